@@ -1,0 +1,5 @@
+"""Manifest Parquet files -> seeded, bucketed training batches with omni-condition dropout."""
+
+from omni.datamodules.conditions import CONDITIONS, ConditionRatios, effective_rates
+
+__all__ = ["CONDITIONS", "ConditionRatios", "effective_rates"]

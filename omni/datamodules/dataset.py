@@ -1,0 +1,202 @@
+"""One training sample from raw footage: a window of frames plus every condition it may use.
+
+A sample is a window of `num_frames` (1 + 4k) frames at the sampling rate, decoded by seeking to
+the window (omni.media), its audio on the video timeline turned into per-frame features, pose
+heatmaps rendered from the clip's stored keypoints, a reference frame from the same clip outside
+the window, the caption, and which conditions are active (`conditions.draw_active`).
+
+Everything random about a sample (window, reference, condition draw, and the noise the trainer
+adds, via `key`) comes from (seed, epoch, index), so a sample is the same whichever worker or
+rank loads it. A clip that fails to decode is replaced by the next clip of its bucket; the
+failure travels with the batch (`skipped`) so the trainer counts and logs it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from einops import rearrange
+from torch.utils.data import Dataset, default_collate
+
+from omni.datamodules.buckets import upright_size
+from omni.datamodules.clips import ClipTable, choose_window, cover_crop
+from omni.datamodules.conditions import CONDITIONS, ConditionRatios, draw_active
+from omni.datamodules.remote import local_path
+from omni.media import MediaError, read_audio, read_video
+
+log = logging.getLogger(__name__)
+
+MAX_FALLBACKS = 8
+"""How many other clips of the bucket a sample tries before giving up on a batch."""
+
+VAL_EPOCH = 2**31
+"""Stands in for the epoch in validation samples' seeds, so they never change."""
+
+AudioFn = Callable[[np.ndarray, int, float, int], np.ndarray]
+
+
+@dataclass(frozen=True)
+class SampleSpec:
+    """What a sample holds: window length, picture size per bucket, which conditions to load."""
+
+    num_frames: int
+    buckets: tuple[tuple[int, int], ...]
+    load: tuple[str, ...]
+    """Conditions whose inputs are loaded (a stage that never uses pose skips heatmaps)."""
+    audio_sr: int = 16000
+    pose_sigma: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.num_frames < 1 or (self.num_frames - 1) % 4:
+            raise ValueError(
+                f"num_frames must be 1 + 4k (a causal VAE keeps the first frame alone), "
+                f"got {self.num_frames}; try {1 + 4 * max(0, round((self.num_frames - 1) / 4))}"
+            )
+
+
+def default_audio_features() -> AudioFn:
+    from omni.model.audio import audio_features
+
+    return audio_features
+
+
+def sample_key(seed: int, epoch: int, index: int, attempt: int = 0) -> int:
+    """A 62-bit seed unique to one draw of one sample (the trainer seeds its noise with it)."""
+    return int(np.random.default_rng([seed, epoch, index, attempt]).integers(2**62))
+
+
+def to_tensor(frames: np.ndarray) -> torch.Tensor:
+    """(T, H, W, 3) uint8 -> (3, T, H, W) float32 in [-1, 1]."""
+    video = torch.from_numpy(np.ascontiguousarray(frames)).float().div_(127.5).sub_(1.0)
+    return rearrange(video, "t h w c -> c t h w")
+
+
+class ClipDataset(Dataset):
+    """Map-style dataset over a ClipTable, indexed by the sampler's (index, epoch) items.
+
+    `train` False gives the fixed validation sample: centred window, every used condition
+    active where eligible, key independent of the epoch.
+    """
+
+    def __init__(
+        self,
+        table: ClipTable,
+        spec: SampleSpec,
+        ratios: ConditionRatios,
+        seed: int = 0,
+        train: bool = True,
+        audio_fn: AudioFn | None = None,
+    ) -> None:
+        self.table = table
+        self.spec = spec
+        self.ratios = ratios
+        self.seed = seed
+        self.train = train
+        self._audio_fn = audio_fn
+        self._groups = table.groups(len(spec.buckets))
+        self._rows = table.df.to_dict("records")
+        self._load = np.array([name in spec.load for name in CONDITIONS])
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @property
+    def audio_fn(self) -> AudioFn:
+        if self._audio_fn is None:
+            self._audio_fn = default_audio_features()
+        return self._audio_fn
+
+    def __getitem__(self, item: tuple[int, int] | int) -> dict:
+        index, epoch = item if isinstance(item, tuple) else (item, 0)
+        skipped: list[str] = []
+        group = self._groups[self._rows[index]["bucket"]]
+        position = group.index(index)
+        for attempt in range(min(MAX_FALLBACKS, len(group))):
+            current = group[(position + attempt) % len(group)]
+            try:
+                sample = self.load(current, epoch, attempt)
+            except (MediaError, OSError, ValueError, RuntimeError) as err:
+                clip_id = self._rows[current]["clip_id"]
+                log.warning("skipping clip %s: %s", clip_id, err)
+                skipped.append(f"{clip_id}: {err}")
+                continue
+            sample["skipped"] = skipped
+            return sample
+        raise RuntimeError(
+            f"{len(skipped)} clips of one bucket failed in a row; the data is likely unreadable "
+            f"(first: {skipped[0]}). Check the manifest with `omni curate probe`."
+        )
+
+    def load(self, index: int, epoch: int = 0, attempt: int = 0) -> dict:
+        """Decode one sample of clip `index` (raises on unreadable media)."""
+        row = self._rows[index]
+        epoch_key = epoch if self.train else VAL_EPOCH
+        rng = np.random.default_rng([self.seed, epoch_key, index, attempt])
+        start, ref = choose_window(
+            row["n_frames"], self.spec.num_frames, rng if self.train else None
+        )
+        eligible = self.table.eligible[index] & self._load
+        active = draw_active(self.ratios, eligible, rng) if self.train else eligible.copy()
+        fps = float(row["fps_t"])
+        t0 = row["start_s"] + start / fps
+        size = self.spec.buckets[row["bucket"]]
+        path = local_path(row["path"])
+        sample = {
+            "video": self._frames(path, row, t0, self.spec.num_frames, size),
+            "ref": self._frames(path, row, row["start_s"] + ref / fps, 1, size),
+            "caption": row["caption"] if active[0] else "",
+            "active": torch.from_numpy(active),
+            "eligible": torch.from_numpy(eligible),
+            "key": sample_key(self.seed, epoch_key, index, attempt),
+            "clip_id": row["clip_id"],
+            "t0": t0,
+        }
+        if "audio" in self.spec.load:
+            sample["audio"] = self._audio(path, row, t0, bool(eligible[2]))
+        if "pose" in self.spec.load:
+            sample["pose"] = self._pose(row, t0, size, bool(active[3]))
+        return sample
+
+    def _frames(
+        self, path: str, row: dict, t0: float, n: int, size: tuple[int, int]
+    ) -> torch.Tensor:
+        fps = float(row["fps_t"])
+        upright = upright_size(int(row["width"]), int(row["height"]), int(row["rotation"] or 0))
+        (w, h), (x0, y0) = cover_crop(*upright, size)
+        clip = read_video(path, t0, t0 + (n + 0.5) / fps, fps=fps, size=(w, h), max_frames=n)
+        if len(clip.frames) != n:
+            raise MediaError(
+                f"{path}: {len(clip.frames)} frames decoded at {t0:.3f}s, expected {n}"
+            )
+        frames = clip.frames[:, y0 : y0 + size[0], x0 : x0 + size[1]]
+        return to_tensor(frames)
+
+    def _audio(self, path: str, row: dict, t0: float, eligible: bool) -> torch.Tensor:
+        n, fps, sr = self.spec.num_frames, float(row["fps_t"]), self.spec.audio_sr
+        if eligible:
+            wave = read_audio(path, sr=sr, start_s=t0, end_s=t0 + n / fps)
+        else:  # no usable audio: silence gives the features' shape, the mask drops it
+            wave = np.zeros(round(n / fps * sr), np.float32)
+        features = np.asarray(self.audio_fn(wave, sr, fps, n), dtype=np.float32)
+        if features.shape[0] != n:
+            raise ValueError(f"audio features have {features.shape[0]} frames, expected {n}")
+        return torch.from_numpy(features)
+
+    def _pose(self, row: dict, t0: float, size: tuple[int, int], active: bool) -> torch.Tensor:
+        from omni.datamodules.pose import window_heatmaps
+
+        return window_heatmaps(
+            row, t0, self.spec.num_frames, size, self.spec.pose_sigma, render=active
+        )
+
+
+def collate(samples: Sequence[dict]) -> dict:
+    """Stack tensors; captions and clip ids stay lists; skipped-clip notes are concatenated."""
+    skipped = [note for s in samples for note in s.get("skipped", [])]
+    batch = default_collate([{k: v for k, v in s.items() if k != "skipped"} for s in samples])
+    batch["skipped"] = skipped
+    return batch

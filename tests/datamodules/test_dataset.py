@@ -1,0 +1,107 @@
+import numpy as np
+import pytest
+import torch
+from grey_clips import rms_per_frame
+
+from omni.datamodules.buckets import make_buckets
+from omni.datamodules.clips import load_clips
+from omni.datamodules.conditions import ConditionRatios
+from omni.datamodules.dataset import ClipDataset, SampleSpec, collate
+
+BUCKETS = tuple(make_buckets(32, [1.0, 1.5]))
+
+
+def _dataset(manifest, train=True, ratios=None, load=("text", "ref", "audio"), **kw):
+    table = load_clips([str(manifest)], 9, 25.0, BUCKETS)
+    spec = SampleSpec(num_frames=9, buckets=BUCKETS, load=load)
+    ratios = ratios or ConditionRatios(text=0.9, ref=0.7, audio=0.5)
+    return ClipDataset(table, spec, ratios, seed=7, train=train, audio_fn=rms_per_frame, **kw)
+
+
+def _frame_index(video: torch.Tensor) -> np.ndarray:
+    grey = (video.mean(dim=(0, 2, 3)) + 1) * 127.5  # (T,)
+    return np.round((grey.numpy() - 20) / 6).astype(int)
+
+
+def test_sample_is_the_decoded_window(grey_manifest):
+    ds = _dataset(grey_manifest)
+    sample = ds[(0, 0)]
+    assert sample["video"].shape == (3, 9, 32, 48)
+    assert sample["ref"].shape == (3, 1, 32, 48)
+    frames = _frame_index(sample["video"])
+    start = frames[0]
+    assert frames.tolist() == list(range(start, start + 9))  # seeked to the window, in order
+    assert sample["t0"] == pytest.approx(start / 25)
+    ref = _frame_index(sample["ref"])[0]
+    assert not start <= ref < start + 9  # the reference comes from outside the window
+    # audio on the video timeline: the tone plays exactly in frames i % 4 == 0
+    tone = sample["audio"][:, 0].numpy() > 0.1
+    assert tone.tolist() == [(start + k) % 4 == 0 for k in range(9)]
+    assert sample["caption"] in ("", "a grey clip called c0")
+
+
+def test_same_item_same_sample_other_epoch_other_window(grey_manifest):
+    ds = _dataset(grey_manifest)
+    a, b = ds[(1, 0)], ds[(1, 0)]
+    assert torch.equal(a["video"], b["video"]) and a["key"] == b["key"]
+    starts = {_frame_index(ds[(1, e)]["video"])[0] for e in range(6)}
+    assert len(starts) > 1
+
+
+def test_validation_sample_is_fixed_and_fully_conditioned(grey_manifest):
+    ds = _dataset(grey_manifest, train=False)
+    sample = ds[(2, 5)]
+    assert _frame_index(sample["video"])[0] == (30 - 9) // 2
+    assert sample["active"].tolist() == [True, True, True, False]
+    assert sample["key"] == ds[(2, 0)]["key"]
+
+
+def test_condition_mix_follows_ratios(grey_manifest):
+    ds = _dataset(grey_manifest, ratios=ConditionRatios(text=0.0, ref=0.0, audio=0.5))
+    active = torch.stack([ds.load(i % 4, epoch=i // 4)["active"] for i in range(40)])
+    assert active[:, 2].float().mean() == pytest.approx(0.5, abs=0.25)
+    assert (active[:, 0] == active[:, 2]).all()  # text is on only through audio here
+
+
+def test_unreadable_clip_is_replaced_and_reported(grey_manifest, tmp_path):
+    ds = _dataset(grey_manifest)
+    ds._rows[0] = {**ds._rows[0], "path": str(tmp_path / "gone.mp4")}
+    sample = ds[(0, 0)]
+    assert sample["clip_id"] == "c1"
+    assert len(sample["skipped"]) == 1 and sample["skipped"][0].startswith("c0: ")
+    batch = collate([sample, ds[(2, 0)]])
+    assert batch["video"].shape == (2, 3, 9, 32, 48)
+    assert batch["active"].dtype == torch.bool and batch["active"].shape == (2, 4)
+    assert batch["skipped"] == sample["skipped"]
+
+
+def test_num_frames_must_be_one_plus_4k():
+    with pytest.raises(ValueError, match="1 \\+ 4k"):
+        SampleSpec(num_frames=8, buckets=BUCKETS, load=())
+
+
+def test_real_footage_window(footage):
+    """d12.mp4: a 512x512 talking clip with AAC audio; the window seeks to 4 s."""
+    from omni.datamodules.clips import ClipTable
+    from omni.media import probe, read_video
+
+    path = footage("d12.mp4")
+    info = probe(path)
+    import pandas as pd
+
+    df = pd.DataFrame([{
+        "clip_id": "d12", "path": str(path), "keypoints": None, "start_s": 4.0,
+        "end_s": 4.0 + 10 / 25, "fps": info.fps, "fps_t": 25.0, "n_frames": 10,
+        "width": 512, "height": 512, "rotation": 0, "has_audio": True,
+        "caption": "a man speaking", "bucket": 0,
+    }])  # fmt: skip
+    table = ClipTable(df, np.ones((1, 4), bool))
+    spec = SampleSpec(num_frames=9, buckets=((64, 64),), load=("text", "ref", "audio"))
+    ds = ClipDataset(table, spec, ConditionRatios(1, 1, 1), train=False, audio_fn=rms_per_frame)
+    sample = ds.load(0)
+    assert sample["video"].shape == (3, 9, 64, 64)
+    # the same frames decoded by media.read_video directly (centred window: frame 0 of 10)
+    direct = read_video(path, 4.0, 4.0 + 9 / 25, fps=25.0, size=(64, 64), max_frames=9)
+    expected = torch.from_numpy(direct.frames).float() / 127.5 - 1
+    assert torch.allclose(sample["video"].permute(1, 2, 3, 0), expected)
+    assert sample["audio"].abs().sum() > 0  # speech
