@@ -1,0 +1,243 @@
+"""The LightningDataModule: manifests in, seeded bucketed batches with condition masks out.
+
+Batches (see `dataset.collate`) hold:
+- `video` (B, 3, F, H, W) float in [-1, 1], F = 1 + 4k frames at the sampling rate;
+- `ref` (B, 3, 1, H, W), a frame of the same clip outside the window;
+- `audio` (B, F, D) per-frame audio features (stages that use audio);
+- `pose` (B, K, F, H, W) keypoint heatmaps (stages that use pose);
+- `caption` list[str] ("" where text is dropped), `clip_id` list[str];
+- `active`, `eligible` (B, 4) bool in `CONDITIONS` order; `key` (B,) int64 noise seeds;
+- `skipped` list[str]: clips that failed to decode and were replaced (for the trainer's log).
+With a feature cache (`cache_dir`), `latent` and `ref_latent` replace `video` and `ref`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+import lightning.pytorch as pl
+import numpy as np
+from torch.utils.data import DataLoader
+
+from omni.datamodules.buckets import BucketBatchSampler, make_buckets
+from omni.datamodules.clips import ClipTable, MissingEligibility, load_clips
+from omni.datamodules.conditions import ConditionRatios
+from omni.datamodules.dataset import AudioFn, ClipDataset, SampleSpec, collate
+
+log = logging.getLogger(__name__)
+
+
+def _val_mask(clip_ids: list[str], fraction: float) -> np.ndarray:
+    """Hold out clips by a hash of their id: stable under reordering and added manifests."""
+    if fraction <= 0 or len(clip_ids) < 2:
+        return np.zeros(len(clip_ids), bool)
+    scores = np.array([int(hashlib.sha1(c.encode()).hexdigest()[:8], 16) / 16**8 for c in clip_ids])
+    mask = scores < fraction
+    if not mask.any():  # at least one validation clip
+        mask[int(np.argmin(scores))] = True
+    if mask.all():
+        mask[int(np.argmax(scores))] = False
+    return mask
+
+
+def _subset(table: ClipTable, mask: np.ndarray) -> ClipTable:
+    return ClipTable(
+        table.df[mask].reset_index(drop=True),
+        table.eligible[mask],
+        table.excluded,
+        table.total_rows,
+    )
+
+
+class OmniDataModule(pl.LightningDataModule):
+    """Clips from manifest Parquet files, sampled per the stage's condition ratios.
+
+    Args:
+        manifests: manifest files (local paths or fsspec URLs); None = the built-in demo data,
+            generated once and reused from its cache folder.
+        val_manifests: validation manifests; None = hold out `val_fraction` of the clips.
+        val_fraction: share of clips held out for validation when `val_manifests` is None.
+        num_frames: frames per window, 1 + 4k.
+        fps: sampling frame rate; None = each clip's own rate.
+        resolution: side of the square bucket; other buckets keep about resolution**2 pixels.
+        aspect_ratios: bucket aspect ratios (width / height).
+        bucket_multiple: bucket sides are multiples of this (VAE factor x patch size).
+        batch_size: samples per device per step.
+        num_workers: dataloader worker processes.
+        seed: fixes windows, references, condition draws and noise, per (epoch, clip).
+        ratios: per-sample probability of each condition (set by the stage YAML).
+        missing_eligibility: how to treat a clip whose eligibility flag is null.
+        keypoints_column: manifest column naming each clip's keypoint side file.
+        audio_sr: sample rate the audio is read at before feature extraction.
+        pose_sigma: heatmap Gaussian width in pixels of the bucket resolution.
+        cache_dir: feature cache folder (latents + audio features); None = decode raw video.
+        demo_clips: clips of built-in demo data to generate when `manifests` is None.
+    """
+
+    def __init__(
+        self,
+        manifests: list[str] | None = None,
+        val_manifests: list[str] | None = None,
+        val_fraction: float = 0.1,
+        num_frames: int = 9,
+        fps: float | None = 25.0,
+        resolution: int = 32,
+        aspect_ratios: tuple[float, ...] = (1.0,),
+        bucket_multiple: int = 16,
+        batch_size: int = 2,
+        num_workers: int = 0,
+        seed: int = 0,
+        ratios: ConditionRatios | None = None,
+        missing_eligibility: MissingEligibility = "ineligible",
+        keypoints_column: str = "keypoints_path",
+        audio_sr: int = 16000,
+        pose_sigma: float = 2.0,
+        cache_dir: str | None = None,
+        demo_clips: int = 24,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(ignore=["ratios"])
+        self.ratios = ratios or ConditionRatios(text=1.0)
+        self.buckets = tuple(make_buckets(resolution, aspect_ratios, bucket_multiple))
+        self.spec = SampleSpec(
+            num_frames=num_frames,
+            buckets=self.buckets,
+            load=self.ratios.used(),
+            audio_sr=audio_sr,
+            pose_sigma=pose_sigma,
+        )
+        self.audio_fn: AudioFn | None = None
+        self.train_table: ClipTable | None = None
+        self.val_table: ClipTable | None = None
+        self._train_sampler: BucketBatchSampler | None = None
+        self._resume: tuple[int, int] | None = None
+
+    # -- data ------------------------------------------------------------------------------
+    def prepare_data(self) -> None:
+        if self.hparams.manifests is None:
+            from omni.datamodules.demo import demo_manifest
+
+            demo_manifest(self.hparams.demo_clips, self.hparams.resolution, self.hparams.seed)
+
+    def _manifests(self) -> list[str]:
+        if self.hparams.manifests is not None:
+            if not self.hparams.manifests:
+                raise ValueError("data.manifests is an empty list; expected manifest paths/URLs")
+            return list(self.hparams.manifests)
+        from omni.datamodules.demo import demo_manifest
+
+        return [
+            str(demo_manifest(self.hparams.demo_clips, self.hparams.resolution, self.hparams.seed))
+        ]
+
+    def _load(self, manifests: list[str]) -> ClipTable:
+        hp = self.hparams
+        table = load_clips(
+            manifests, hp.num_frames, hp.fps, self.buckets, hp.missing_eligibility,
+            hp.keypoints_column,
+        )  # fmt: skip
+        if not len(table):
+            raise ValueError(
+                f"no clip can be sampled from {manifests}: {table.summary()}. Expected rows "
+                f"with status=ok at least {hp.num_frames + 1} frames long at the sampling fps."
+            )
+        log.info("data: %s", table.summary())
+        return table
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_table is not None:
+            return
+        self._check_trainer()
+        table = self._load(self._manifests())
+        if self.hparams.val_manifests is not None:
+            self.train_table = table
+            self.val_table = self._load(list(self.hparams.val_manifests))
+        else:
+            mask = _val_mask(table.df["clip_id"].astype(str).tolist(), self.hparams.val_fraction)
+            self.train_table, self.val_table = _subset(table, ~mask), _subset(table, mask)
+
+    def _check_trainer(self) -> None:
+        trainer = self.trainer
+        if trainer is None:
+            return
+        connector = trainer._accelerator_connector
+        if connector.is_distributed and connector.use_distributed_sampler:
+            raise ValueError(
+                "omni's bucket sampler shards batches across ranks itself; expected "
+                "trainer.use_distributed_sampler: false, got true (set it in the config)"
+            )
+
+    def _world(self) -> tuple[int, int]:
+        trainer = self.trainer
+        return (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+
+    def _dataset(self, table: ClipTable, train: bool) -> ClipDataset:
+        return ClipDataset(
+            table, self.spec, self.ratios, self.hparams.seed, train, audio_fn=self.audio_fn
+        )
+
+    def _loader(self, dataset: ClipDataset, sampler: BucketBatchSampler) -> DataLoader:
+        workers = self.hparams.num_workers
+        return DataLoader(
+            dataset,
+            batch_sampler=sampler,
+            num_workers=workers,
+            collate_fn=collate,
+            persistent_workers=workers > 0,
+            pin_memory=False,
+        )
+
+    def train_sampler(self) -> BucketBatchSampler:
+        world, rank = self._world()
+        assert self.train_table is not None, "call setup() first"
+        sampler = BucketBatchSampler(
+            self.train_table.groups(len(self.buckets)),
+            self.hparams.batch_size,
+            num_replicas=world,
+            rank=rank,
+            seed=self.hparams.seed,
+        )
+        if len(sampler) == 0:
+            raise ValueError(
+                f"no full batch: {len(self.train_table)} training clips over {len(self.buckets)} "
+                f"buckets, global batch {sampler.global_batch_size}. Lower data.batch_size or "
+                "add clips."
+            )
+        if self._resume is not None:
+            sampler.resume(*self._resume)
+            self._resume = None
+        return sampler
+
+    def train_dataloader(self) -> DataLoader:
+        assert self.train_table is not None, "call setup() first"
+        self._train_sampler = self.train_sampler()
+        return self._loader(self._dataset(self.train_table, True), self._train_sampler)
+
+    def val_dataloader(self) -> DataLoader | list:
+        if self.val_table is None or not len(self.val_table):
+            return []
+        world, rank = self._world()
+        sampler = BucketBatchSampler(
+            self.val_table.groups(len(self.buckets)),
+            self.hparams.batch_size,
+            num_replicas=world,
+            rank=rank,
+            seed=self.hparams.seed,
+            shuffle=False,
+            drop_last=False,
+        )
+        return self._loader(self._dataset(self.val_table, False), sampler)
+
+    # -- resume ----------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """Data position saved in checkpoints: the epoch and the batches it has consumed."""
+        trainer = self.trainer
+        if trainer is None:
+            return {}
+        progress = trainer.fit_loop.epoch_loop.batch_progress.current
+        return {"epoch": trainer.current_epoch, "batches_done": progress.processed}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state:
+            self._resume = (int(state["epoch"]), int(state["batches_done"]))
