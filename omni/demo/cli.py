@@ -1,0 +1,37 @@
+"""`omni demo`: the whole pipeline on the built-in synthetic world, with measured effects."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command("demo")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("omni-demo"),
+    show_default=True,
+    help="Folder for the data, checkpoints, videos and reports (re-running reuses what is there).",
+)
+@click.option(
+    "--quick", is_flag=True, help="CI-sized run: fewer, shorter clips, fewer steps (<= 3 min)."
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the synthetic world.")
+def demo(out: Path, quick: bool, seed: int) -> None:
+    """Run omni end to end on built-in synthetic people and measure what each condition does.
+
+    Makes the synthetic data, measures on held-out clips whether audio steers the mouth, pose the
+    body and the reference the identity (effect sizes with confidence intervals), prints a summary
+    table and writes OUT/report.html linking every output. Exits non-zero if a step failed.
+    """
+    from omni.demo.pipeline import DemoConfig, run_demo
+
+    run = run_demo(DemoConfig(out=out, quick=quick, seed=seed))
+    click.echo(f"report: {run.outputs['report']}")
+    failed = [s["name"] for s in run.steps if s["status"] == "failed"]
+    if failed:
+        raise click.ClickException(
+            f"demo steps failed: {', '.join(failed)} (see {out / 'demo.json'})"
+        )

@@ -1,0 +1,160 @@
+"""The demo's three measured claims, computed over held-out samples.
+
+A `Sample` is one held-out clip seen through some video source: the true synthetic clip itself
+(calibration: what the measures give on perfect "generations"), or omni's generations. Each claim
+pairs a matching and a mismatching condition per sample (see `omni.demo.effects`):
+- audio steers the mouth: lip sync with the driving audio, vs. the same reference driven by another
+  clip's audio (for the true clips: the same video scored against another clip's audio);
+- pose steers the body: keypoint error to the driving pose vs. to another clip's pose;
+- the reference steers identity: colour similarity to the own reference vs. another identity's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from omni.demo import effects
+from omni.demo.effects import Effect
+
+
+@dataclass
+class Sample:
+    """One held-out clip: the videos to judge and the conditions they should (not) follow."""
+
+    clip_id: str
+    kind: str  # "face" | "body" (synth kinds)
+    video: np.ndarray  # (T, H, W, 3) uint8 driven by the own conditions
+    fps: float
+    wave: np.ndarray  # (N,) own driving audio, mono, on the video's timeline
+    sr: int
+    reference: np.ndarray  # (H, W, 3) own identity's reference
+    other_reference: np.ndarray  # another identity's reference
+    keypoints: np.ndarray | None = None  # (T, 33, 2) the driving pose (bodies)
+    other_keypoints: np.ndarray | None = None  # another clip's pose, same length
+    video_other_audio: np.ndarray | None = None  # same reference driven by another clip's audio
+    other_wave: np.ndarray | None = None  # that other audio (used when video_other_audio is None)
+
+
+def measure(
+    samples: Sequence[Sample], progress: Callable[[str], None] | None = None
+) -> list[Effect]:
+    """The three effects over `samples` (claims with no eligible sample are left out)."""
+    audio_own, audio_other, pose_own, pose_other, id_own, id_other = ([] for _ in range(6))
+    for sample in samples:
+        if progress is not None:
+            progress(sample.clip_id)
+        frames = sample.video
+        id_own.append(effects.colour_similarity(frames, _fit(sample.reference, frames)))
+        id_other.append(effects.colour_similarity(frames, _fit(sample.other_reference, frames)))
+        if sample.kind == "face":
+            audio_own.append(effects.lip_sync_r0(frames, sample.wave, sample.sr, sample.fps))
+            if sample.video_other_audio is not None:
+                other = effects.lip_sync_r0(
+                    sample.video_other_audio, sample.wave, sample.sr, sample.fps
+                )
+            else:
+                other = effects.lip_sync_r0(frames, sample.other_wave, sample.sr, sample.fps)
+            audio_other.append(other)
+        if sample.kind == "body" and sample.keypoints is not None:
+            estimated = effects.body_keypoints(frames)
+            pose_own.append(effects.keypoint_error(estimated, sample.keypoints[: len(frames)]))
+            pose_other.append(
+                effects.keypoint_error(estimated, sample.other_keypoints[: len(frames)])
+            )
+    out = []
+    if audio_own:
+        out.append(
+            effects.paired_effect(
+                "audio steers the mouth",
+                "landmark lip sync r(0)",
+                np.array(audio_own),
+                np.array(audio_other),
+                own_label="driving audio",
+                other_label="other audio",
+            )
+        )
+    if pose_own:
+        out.append(
+            effects.paired_effect(
+                "pose steers the body",
+                "keypoint error (fraction of frame)",
+                np.array(pose_own),
+                np.array(pose_other),
+                own_label="driving pose",
+                other_label="other pose",
+                higher_is_better=False,
+            )
+        )
+    if id_own:
+        out.append(
+            effects.paired_effect(
+                "reference steers identity",
+                "colour-histogram similarity",
+                np.array(id_own),
+                np.array(id_other),
+                own_label="own reference",
+                other_label="other identity's reference",
+            )
+        )
+    return out
+
+
+def _fit(image: np.ndarray, frames: np.ndarray) -> np.ndarray:
+    """The reference resized to the frames' size (area averaging), for a like-for-like histogram."""
+    import cv2
+
+    h, w = frames.shape[1:3]
+    if image.shape[:2] == (h, w):
+        return image
+    return cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
+
+
+def true_samples(manifest_path: str | Path, limit: int | None = None) -> list[Sample]:
+    """Held-out samples whose 'generation' is the true synthetic clip (measurement calibration).
+
+    Each sample's mismatching audio, pose and reference come from the next clip of its kind.
+    """
+    import cv2
+
+    from omni.demo.synth import load_truth
+    from omni.manifest import read_manifest
+    from omni.media import read_audio, read_video
+
+    manifest = read_manifest(manifest_path)
+    df = manifest.ok()
+    df = df[df.synth_kind.isin(["face", "body"])].reset_index(drop=True)
+    if limit is not None:
+        df = df.groupby("synth_kind", group_keys=False).head(limit).reset_index(drop=True)
+    samples = []
+    for kind, group in df.groupby("synth_kind", sort=False):
+        group = group.reset_index(drop=True)
+        if len(group) < 2:
+            continue  # nothing to compare with
+        waves = [
+            read_audio(manifest.resolve(s), sr=int(r))
+            for s, r in zip(group.source, group.audio_sr, strict=True)
+        ]
+        refs = [cv2.imread(manifest.resolve(p))[..., ::-1] for p in group.synth_reference]
+        truths = [load_truth(manifest.resolve(p)) for p in group.synth_truth]
+        for i, row in group.iterrows():
+            j = (i + 1) % len(group)
+            samples.append(
+                Sample(
+                    clip_id=row.clip_id,
+                    kind=kind,
+                    video=read_video(manifest.resolve(row.source)).frames,
+                    fps=float(row.fps),
+                    wave=waves[i],
+                    sr=int(row.audio_sr),
+                    reference=refs[i],
+                    other_reference=refs[j],
+                    keypoints=truths[i].keypoints if kind == "body" else None,
+                    other_keypoints=truths[j].keypoints if kind == "body" else None,
+                    other_wave=waves[j],
+                )
+            )
+    return samples

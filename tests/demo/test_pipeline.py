@@ -1,0 +1,57 @@
+"""`omni demo` orchestration: steps recorded, failures isolated, every number in the report."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from omni.demo import pipeline
+from omni.demo.effects import paired_effect
+
+
+def test_failed_step_is_recorded_and_dependents_skipped(tmp_path):
+    def ok(run):
+        run.effects["Made-up numbers for the test"] = [
+            paired_effect("claim", "measure", np.array([0.9, 0.8, 0.7]), np.array([0.1, 0.2, 0.3]))
+        ]
+        return "fine"
+
+    def broken(run):
+        raise RuntimeError("boom")
+
+    steps = [
+        pipeline.Step("first", ok),
+        pipeline.Step("second", broken, needs=("first",)),
+        pipeline.Step("third", ok, needs=("second",)),
+    ]
+    run = pipeline.run_demo(pipeline.DemoConfig(out=tmp_path), steps)
+    assert [s["status"] for s in run.steps] == ["ok", "failed", "skipped"]
+    summary = json.loads((tmp_path / "demo.json").read_text())
+    assert summary["steps"][1]["note"] == "RuntimeError: boom"
+    assert "needs second" in summary["steps"][2]["note"]
+    effect = summary["effects"]["Made-up numbers for the test"][0]
+    assert effect["difference"] == pytest.approx(0.6) and effect["significant"]
+    page = (tmp_path / "report.html").read_text()
+    assert "RuntimeError: boom" in page and "0.600" in page and "demo.json" in page
+
+
+@pytest.mark.slow
+def test_quick_demo_end_to_end(tmp_path):
+    """`omni demo --quick`: every step runs and the report holds every effect's numbers."""
+    from omni.cli import main
+
+    result = CliRunner().invoke(main, ["demo", "--quick", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "demo.json").read_text())
+    assert all(s["status"] == "ok" for s in summary["steps"]), summary["steps"]
+    page = (tmp_path / "report.html").read_text()
+    for found in summary["effects"].values():
+        assert {e["name"] for e in found} >= {"audio steers the mouth", "reference steers identity"}
+        for e in found:
+            assert e["n"] >= 2
+            assert f"{e['difference']:.3f}" in page
+    calibration = next(v for k, v in summary["effects"].items() if k.startswith("Calibration"))
+    assert all(e["significant"] for e in calibration)
