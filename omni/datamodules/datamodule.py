@@ -8,7 +8,9 @@ Batches (see `dataset.collate`) hold:
 - `caption` list[str] ("" where text is dropped), `clip_id` list[str];
 - `active`, `eligible` (B, 4) bool in `CONDITIONS` order; `key` (B,) int64 noise seeds;
 - `skipped` list[str]: clips that failed to decode and were replaced (for the trainer's log).
-With a feature cache (`cache_dir`), `latent` and `ref_latent` replace `video` and `ref`.
+With a feature cache (`cache_dir`), `latent` and `ref_latent` replace `video` and `ref`: the
+cache is built on first use with the LightningModule's VAE (`cache_encoder()`), each rank writing
+its share of the shards, and rebuilt only when the data, the VAE or the settings change.
 """
 
 from __future__ import annotations
@@ -21,11 +23,30 @@ import numpy as np
 from torch.utils.data import DataLoader
 
 from omni.datamodules.buckets import BucketBatchSampler, make_buckets
+from omni.datamodules.cache import CachedClipDataset, CacheWriter, EncodeFn
 from omni.datamodules.clips import ClipTable, MissingEligibility, load_clips
 from omni.datamodules.conditions import ConditionRatios
 from omni.datamodules.dataset import AudioFn, ClipDataset, SampleSpec, collate
 
 log = logging.getLogger(__name__)
+
+
+class LazyWav2Vec2:
+    """wav2vec2 features built on first call, so dataloader workers each load their own copy."""
+
+    def __init__(self, path: str, layers: tuple[int, ...] | None) -> None:
+        self.path, self.layers = path, layers
+        self._encoder = None
+
+    def __call__(self, wave: np.ndarray, sr: int, fps: float, num_frames: int) -> np.ndarray:
+        if self._encoder is None:
+            from omni.model.audio import Wav2Vec2Features
+
+            self._encoder = Wav2Vec2Features(self.path, self.layers)
+        return self._encoder(wave, sr, fps, num_frames)
+
+    def __getstate__(self) -> dict:
+        return {"path": self.path, "layers": self.layers, "_encoder": None}
 
 
 def _val_mask(clip_ids: list[str], fraction: float) -> np.ndarray:
@@ -70,8 +91,12 @@ class OmniDataModule(pl.LightningDataModule):
         missing_eligibility: how to treat a clip whose eligibility flag is null.
         keypoints_column: manifest column naming each clip's keypoint side file.
         audio_sr: sample rate the audio is read at before feature extraction.
+        audio_encoder: local `transformers` wav2vec2 folder for audio features; None = the
+            default log-mel features (omni.model.audio).
+        audio_layers: wav2vec2 hidden layers to concatenate; None = all transformer layers.
         pose_sigma: heatmap Gaussian width in pixels of the bucket resolution.
         cache_dir: feature cache folder (latents + audio features); None = decode raw video.
+        cache_windows: windows per clip stored in the cache (training picks one per epoch).
         demo_clips: clips of built-in demo data to generate when `manifests` is None.
     """
 
@@ -92,8 +117,11 @@ class OmniDataModule(pl.LightningDataModule):
         missing_eligibility: MissingEligibility = "ineligible",
         keypoints_column: str = "keypoints_path",
         audio_sr: int = 16000,
+        audio_encoder: str | None = None,
+        audio_layers: tuple[int, ...] | None = None,
         pose_sigma: float = 2.0,
         cache_dir: str | None = None,
+        cache_windows: int = 4,
         demo_clips: int = 24,
     ) -> None:
         super().__init__()
@@ -107,10 +135,15 @@ class OmniDataModule(pl.LightningDataModule):
             audio_sr=audio_sr,
             pose_sigma=pose_sigma,
         )
-        self.audio_fn: AudioFn | None = None
+        self.audio_fn: AudioFn | None = (
+            LazyWav2Vec2(audio_encoder, audio_layers) if audio_encoder else None
+        )
+        self.encoder: tuple[EncodeFn, str] | None = None
+        """(encode, fingerprint) used to build the cache; set from the LightningModule."""
         self.train_table: ClipTable | None = None
         self.val_table: ClipTable | None = None
         self._train_sampler: BucketBatchSampler | None = None
+        self._cached: dict[str, CachedClipDataset] = {}
         self._resume: tuple[int, int] | None = None
 
     # -- data ------------------------------------------------------------------------------
@@ -156,6 +189,50 @@ class OmniDataModule(pl.LightningDataModule):
         else:
             mask = _val_mask(table.df["clip_id"].astype(str).tolist(), self.hparams.val_fraction)
             self.train_table, self.val_table = _subset(table, ~mask), _subset(table, mask)
+        if self.hparams.cache_dir is not None:
+            self._prepare_cache()
+
+    # -- cache -----------------------------------------------------------------------------
+    def _audio_id(self) -> str:
+        hp = self.hparams
+        return f"wav2vec2:{hp.audio_encoder}:{hp.audio_layers}" if hp.audio_encoder else "log-mel"
+
+    def cache_writer(self, table: ClipTable, name: str) -> CacheWriter:
+        """The writer of the cache of `table` (train or val) under `cache_dir/name`."""
+        if self.encoder is None:
+            raise ValueError(
+                "building the feature cache needs the VAE encoder: expected OmniDataModule.encoder "
+                "= (encode, fingerprint) (set from the LightningModule's cache_encoder()), got None"
+            )
+        encode, fingerprint = self.encoder
+        return CacheWriter(
+            f"{self.hparams.cache_dir}/{name}", table, self.spec, encode, fingerprint,
+            audio_fn=self.audio_fn, audio=self._audio_id(),
+            windows_per_clip=self.hparams.cache_windows, seed=self.hparams.seed,
+        )  # fmt: skip
+
+    def _prepare_cache(self) -> None:
+        trainer = self.trainer
+        if self.encoder is None and trainer is not None:
+            encoder = getattr(trainer.lightning_module, "cache_encoder", None)
+            self.encoder = encoder() if encoder is not None else None
+        world, rank = self._world()
+        for name, table in (("train", self.train_table), ("val", self.val_table)):
+            if table is None or not len(table):
+                continue
+            writer = self.cache_writer(table, name)
+            if not writer.is_complete():
+                writer.write(rank, world)
+                if trainer is not None:
+                    trainer.strategy.barrier("omni-cache-shards")
+                if rank == 0:
+                    writer.finish()
+                if trainer is not None:
+                    trainer.strategy.barrier("omni-cache-index")
+            cached = CachedClipDataset(writer.out, table, self.spec, self.ratios)
+            if len(cached.failed):
+                log.warning("cache %s: %d windows failed to decode", name, len(cached.failed))
+            self._cached[name] = cached
 
     def _check_trainer(self) -> None:
         trainer = self.trainer
@@ -172,10 +249,23 @@ class OmniDataModule(pl.LightningDataModule):
         trainer = self.trainer
         return (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
 
-    def _dataset(self, table: ClipTable, train: bool) -> ClipDataset:
+    def _dataset(self, table: ClipTable, train: bool) -> ClipDataset | CachedClipDataset:
+        name = "train" if train else "val"
+        if name in self._cached:
+            cached = self._cached[name]
+            return CachedClipDataset(
+                cached.dir, table, self.spec, self.ratios, self.hparams.seed, train
+            )
         return ClipDataset(
             table, self.spec, self.ratios, self.hparams.seed, train, audio_fn=self.audio_fn
         )
+
+    def _groups(self, table: ClipTable, name: str) -> list[list[int]]:
+        groups = table.groups(len(self.buckets))
+        if name in self._cached:  # clips whose every cached window failed are left out
+            usable = self._cached[name].usable()
+            groups = [[i for i in g if usable[i]] for g in groups]
+        return groups
 
     def _loader(self, dataset: ClipDataset, sampler: BucketBatchSampler) -> DataLoader:
         workers = self.hparams.num_workers
@@ -192,7 +282,7 @@ class OmniDataModule(pl.LightningDataModule):
         world, rank = self._world()
         assert self.train_table is not None, "call setup() first"
         sampler = BucketBatchSampler(
-            self.train_table.groups(len(self.buckets)),
+            self._groups(self.train_table, "train"),
             self.hparams.batch_size,
             num_replicas=world,
             rank=rank,
@@ -219,7 +309,7 @@ class OmniDataModule(pl.LightningDataModule):
             return []
         world, rank = self._world()
         sampler = BucketBatchSampler(
-            self.val_table.groups(len(self.buckets)),
+            self._groups(self.val_table, "val"),
             self.hparams.batch_size,
             num_replicas=world,
             rank=rank,

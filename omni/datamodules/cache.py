@@ -1,0 +1,296 @@
+"""Feature cache: VAE latents, audio features and window keypoints written once to shards.
+
+Decoding and encoding video is most of a training step's data cost; the cache does it once per
+clip for `windows_per_clip` fixed windows and training reads the results back. Layout of a cache
+folder:
+
+    meta.json                  what the cache was made with (must match the run that reads it)
+    shard-00000.safetensors    tensors `<slot>.latent`, `<slot>.ref_latent`, `<slot>.audio`,
+                               `<slot>.kp_xy`, `<slot>.kp_conf`; its rows as JSON metadata
+    index.parquet              one row per (clip, window): shard, slot, t0, or the error
+
+Shards are written atomically and each covers a fixed range of clips, so an interrupted build
+resumes with the shards it has, and ranks can build disjoint shards in parallel. A clip that fails
+to decode gets an index row with its error and is never sampled from the cache.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Callable
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from rich.progress import Progress
+from safetensors import safe_open
+from safetensors.torch import save_file
+from torch.utils.data import Dataset
+
+from omni.datamodules.clips import ClipTable, choose_window
+from omni.datamodules.conditions import CONDITIONS, ConditionRatios, draw_active
+from omni.datamodules.dataset import (
+    VAL_EPOCH,
+    AudioFn,
+    ClipDataset,
+    SampleSpec,
+    sample_key,
+)
+from omni.media import MediaError
+
+log = logging.getLogger(__name__)
+
+CACHE_VERSION = 1
+EncodeFn = Callable[[torch.Tensor], torch.Tensor]
+"""(B, 3, T, H, W) in [-1, 1] -> latent (B, C, t, h, w) (the model's VAE encoder)."""
+
+
+def cache_meta(
+    table: ClipTable,
+    spec: SampleSpec,
+    windows_per_clip: int,
+    seed: int,
+    encoder: str,
+    audio: str,
+    shard_size: int,
+) -> dict:
+    """What a cache depends on; a cache is only read by a run whose meta is identical."""
+    return {
+        "version": CACHE_VERSION,
+        "clips": table.df["clip_id"].astype(str).tolist(),
+        "num_frames": spec.num_frames,
+        "fps": table.df["fps_t"].astype(float).tolist(),
+        "buckets": [list(b) for b in spec.buckets],
+        "windows_per_clip": windows_per_clip,
+        "seed": seed,
+        "encoder": encoder,
+        "audio": audio,
+        "shard_size": shard_size,
+    }
+
+
+def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _window_rng(seed: int, clip: int, window: int) -> np.random.Generator:
+    return np.random.default_rng([seed, 0xCAC4E, clip, window])
+
+
+class CacheWriter:
+    """Builds a cache folder for the clips of a ClipTable."""
+
+    def __init__(
+        self,
+        out_dir: str | os.PathLike,
+        table: ClipTable,
+        spec: SampleSpec,
+        encode: EncodeFn | None,
+        encoder: str,
+        audio_fn: AudioFn | None = None,
+        audio: str = "log-mel",
+        windows_per_clip: int = 4,
+        seed: int = 0,
+        shard_size: int = 32,
+    ) -> None:
+        self.out = Path(out_dir)
+        self.table = table
+        self.spec = spec
+        self.encode = encode
+        self.windows = windows_per_clip
+        self.seed = seed
+        self.shard_size = shard_size
+        self.meta = cache_meta(table, spec, windows_per_clip, seed, encoder, audio, shard_size)
+        # decode every condition a clip is eligible for, whatever the stage
+        full = SampleSpec(spec.num_frames, spec.buckets, CONDITIONS, spec.audio_sr, spec.pose_sigma)
+        self.dataset = ClipDataset(
+            table, full, ConditionRatios(), seed, train=False, audio_fn=audio_fn
+        )
+
+    @property
+    def num_shards(self) -> int:
+        return -(-len(self.table) // self.shard_size)
+
+    def shard_path(self, k: int) -> Path:
+        return self.out / f"shard-{k:05d}.safetensors"
+
+    def is_complete(self) -> bool:
+        meta = self.out / "meta.json"
+        return (
+            meta.exists()
+            and (self.out / "index.parquet").exists()
+            and json.loads(meta.read_text()) == self.meta
+        )
+
+    def check_folder(self) -> None:
+        meta = self.out / "meta.json"
+        if meta.exists() and json.loads(meta.read_text()) != self.meta:
+            raise ValueError(
+                f"{self.out} holds a cache made for other data, model or settings "
+                f"({meta}); expected {json.dumps({k: v for k, v in self.meta.items() if k != 'clips'})}. "
+                "Use another data.cache_dir or delete that folder."
+            )
+
+    def write(self, rank: int = 0, world: int = 1, progress: bool = True) -> None:
+        """Write the shards k with k % world == rank that are not there yet."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.check_folder()
+        todo = [k for k in range(rank, self.num_shards, world) if not self.shard_path(k).exists()]
+        with Progress(disable=not progress) as bar:
+            task = bar.add_task(f"caching features (rank {rank})", total=len(todo))
+            for k in todo:
+                self._write_shard(k)
+                bar.advance(task)
+
+    def finish(self) -> None:
+        """Collect every shard's rows into index.parquet and write meta.json (rank 0, last)."""
+        rows = []
+        for k in range(self.num_shards):
+            with safe_open(str(self.shard_path(k)), "pt") as f:
+                rows += json.loads(f.metadata()["rows"])
+        index = pd.DataFrame(rows)
+        _atomic_write(self.out / "index.parquet", lambda tmp: index.to_parquet(tmp))
+        _atomic_write(
+            self.out / "meta.json", lambda tmp: Path(tmp).write_text(json.dumps(self.meta))
+        )
+        failed = index["error"].notna().sum()
+        log.info("cache %s: %d windows, %d failed", self.out, len(index), failed)
+
+    def _write_shard(self, k: int) -> None:
+        tensors, rows = {}, []
+        lo, hi = k * self.shard_size, min((k + 1) * self.shard_size, len(self.table))
+        for clip in range(lo, hi):
+            for window in range(self.windows):
+                slot = len(rows)
+                row = {"clip": clip, "window": window, "shard": k, "slot": slot, "error": None}
+                try:
+                    row["t0"], entry = self._encode_window(clip, window)
+                except (MediaError, OSError, ValueError, RuntimeError) as err:
+                    row.update(t0=None, error=str(err))
+                    rows.append(row)
+                    continue
+                tensors.update({f"{slot}.{name}": t.contiguous() for name, t in entry.items()})
+                rows.append(row)
+        meta = {"rows": json.dumps(rows)}
+        _atomic_write(self.shard_path(k), lambda tmp: save_file(tensors, tmp, metadata=meta))
+
+    @torch.no_grad()
+    def _encode_window(self, clip: int, window: int) -> tuple[float, dict[str, torch.Tensor]]:
+        ds, row = self.dataset, self.dataset._rows[clip]
+        start, ref = choose_window(
+            row["n_frames"], self.spec.num_frames, _window_rng(self.seed, clip, window)
+        )
+        fps = float(row["fps_t"])
+        t0 = row["start_s"] + start / fps
+        size = self.spec.buckets[row["bucket"]]
+        from omni.datamodules.remote import local_path
+
+        path = local_path(row["path"])
+        video = ds._frames(path, row, t0, self.spec.num_frames, size)[None]
+        ref_frame = ds._frames(path, row, row["start_s"] + ref / fps, 1, size)[None]
+        encode = self.encode or (lambda x: x)
+        entry = {"latent": encode(video)[0].float(), "ref_latent": encode(ref_frame)[0].float()}
+        eligible = self.table.eligible[clip]
+        entry["audio"] = ds._audio(path, row, t0, bool(eligible[CONDITIONS.index("audio")]))
+        if row.get("keypoints"):
+            from omni.datamodules.pose import window_keypoints
+
+            kp = window_keypoints(row, t0, self.spec.num_frames, size)
+            entry["kp_xy"] = torch.from_numpy(kp.xy)
+            entry["kp_conf"] = torch.from_numpy(kp.conf)
+        return float(t0), entry
+
+
+@lru_cache(maxsize=8)
+def _open_shard(path: str):
+    return safe_open(path, "pt")
+
+
+class CachedClipDataset(Dataset):
+    """Samples from a cache folder, with the same condition draws as `ClipDataset`.
+
+    A training sample picks one of its clip's cached windows from (seed, epoch, index); a
+    validation sample always takes window 0. Clips whose every window failed are left out of
+    `groups` (see `usable`).
+    """
+
+    def __init__(
+        self,
+        cache_dir: str | os.PathLike,
+        table: ClipTable,
+        spec: SampleSpec,
+        ratios: ConditionRatios,
+        seed: int = 0,
+        train: bool = True,
+    ) -> None:
+        self.dir = Path(cache_dir)
+        self.table, self.spec, self.ratios = table, spec, ratios
+        self.seed, self.train = seed, train
+        index = pd.read_parquet(self.dir / "index.parquet")
+        ok = index[index["error"].isna()]
+        self.windows: dict[int, list[tuple[int, int, float]]] = {}
+        for clip, shard, slot, t0 in zip(
+            ok["clip"], ok["shard"], ok["slot"], ok["t0"], strict=True
+        ):
+            self.windows.setdefault(int(clip), []).append((int(shard), int(slot), float(t0)))
+        self.failed = index[index["error"].notna()]
+        self._rows = table.df.to_dict("records")
+        self._load = np.array([name in spec.load for name in CONDITIONS])
+
+    def usable(self) -> np.ndarray:
+        """(N,) bool: clips with at least one cached window."""
+        return np.array([i in self.windows for i in range(len(self.table))])
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def __getitem__(self, item: tuple[int, int] | int) -> dict:
+        index, epoch = item if isinstance(item, tuple) else (item, 0)
+        epoch_key = epoch if self.train else VAL_EPOCH
+        rng = np.random.default_rng([self.seed, epoch_key, index, 0])
+        windows = self.windows[index]
+        shard, slot, t0 = windows[int(rng.integers(len(windows)))] if self.train else windows[0]
+        f = _open_shard(str(self.dir / f"shard-{shard:05d}.safetensors"))
+        eligible = self.table.eligible[index] & self._load
+        active = draw_active(self.ratios, eligible, rng) if self.train else eligible.copy()
+        row = self._rows[index]
+        sample = {
+            "latent": f.get_tensor(f"{slot}.latent"),
+            "ref_latent": f.get_tensor(f"{slot}.ref_latent"),
+            "caption": row["caption"] if active[0] else "",
+            "active": torch.from_numpy(active),
+            "eligible": torch.from_numpy(eligible),
+            "key": sample_key(self.seed, epoch_key, index),
+            "clip_id": row["clip_id"],
+            "t0": t0,
+            "skipped": [],
+        }
+        if "audio" in self.spec.load:
+            sample["audio"] = f.get_tensor(f"{slot}.audio")
+        if "pose" in self.spec.load:
+            sample["pose"] = self._pose(f, slot, row, bool(active[3]))
+        return sample
+
+    def _pose(self, f, slot: int, row: dict, active: bool) -> torch.Tensor:
+        from omni.datamodules.pose import NUM_CHANNELS
+        from omni.pose import Keypoints, render_heatmaps
+
+        size = self.spec.buckets[row["bucket"]]
+        if not active:
+            return torch.zeros(NUM_CHANNELS, self.spec.num_frames, *size)
+        kp = Keypoints(
+            f.get_tensor(f"{slot}.kp_xy").numpy(), f.get_tensor(f"{slot}.kp_conf").numpy()
+        )
+        return torch.from_numpy(render_heatmaps(kp, size[0], size[1], self.spec.pose_sigma))
