@@ -73,6 +73,7 @@ def world(tmp_path_factory):
     return read_manifest(out / "all.parquet")
 
 
+@pytest.mark.slow
 def test_measures_tell_own_from_other_on_true_clips(world):
     """The real clips are perfect 'generations': each measure must prefer the matching condition."""
     pytest.importorskip("omni.curation.lipsync", reason="landmark lip sync not in this build")

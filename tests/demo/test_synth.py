@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from omni.demo import portrait, synth
+from omni.demo import portrait, synth, world
 from omni.demo.speech import Voice, synthesize
 from omni.manifest import read_manifest
 from omni.media import read_audio, read_video
@@ -138,9 +138,9 @@ def test_astronaut_landmarks_are_where_the_warp_expects():
 
 def test_rendering_is_deterministic_and_seeded():
     def clip(seed: int):
-        identity = synth.make_identity("x", "face", np.random.default_rng(seed))
+        identity = world.make_identity("x", "face", np.random.default_rng(seed))
         speech = synthesize(np.random.default_rng(seed), 1.0, Voice(120.0))
-        frames, truth = synth.render_clip(
+        frames, truth = world.render_clip(
             identity, speech, None, np.random.default_rng(seed), 25, FPS, 64
         )
         return frames, truth, speech.wave
