@@ -70,6 +70,11 @@ def step_data(run: DemoRun) -> str:
         "all clips manifest": train.with_name("all.parquet"),
     }
     held = args["held_out"]
+    from omni.manifest import read_manifest
+
+    heldout = read_manifest(train.with_name("heldout.parquet"))
+    for row in heldout.df.itertuples():
+        run.videos.append((f"{row.clip_id}: true held-out clip", Path(heldout.resolve(row.source))))
     return f"{args['n_clips'] - held} train + {held} held-out clips of {args['seconds']} s at {args['size']} px"
 
 

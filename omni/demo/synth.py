@@ -53,7 +53,7 @@ __all__ = [
     "make_demo_dataset",
 ]
 
-SYNTH_VERSION = 1
+SYNTH_VERSION = 2
 SPLITS = ("train", "heldout")
 DEFAULT_MIX = {"face": 0.6, "portrait": 0.15, "body": 0.25}
 

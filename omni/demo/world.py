@@ -119,7 +119,7 @@ def make_identity(identity_id: str, kind: str, rng: np.random.Generator) -> Iden
             mirror=bool(rng.integers(2)),
             gain=tuple(float(g) for g in rng.uniform(0.9, 1.1, 3)),
         )
-    scale = float(rng.uniform(0.17, 0.23) if kind == "face" else rng.uniform(0.8, 0.9))
+    scale = float(rng.uniform(0.22, 0.28) if kind == "face" else rng.uniform(0.8, 0.9))
     return Identity(identity_id, kind, look, outfit, backdrop, scale, framing, names)
 
 
@@ -246,7 +246,7 @@ def _backdrop(color: tuple[int, int, int], size: int) -> Canvas:
 
 def _draw_portrait(canvas: Canvas, identity: Identity, face: FaceState, head, size: int) -> None:
     scale = identity.face_scale * size
-    centre_x, centre_y = size / 2, size * 0.44
+    centre_x, centre_y = size / 2, size * 0.47
     shoulders = Pose2D(scale, 0.0, centre_x, centre_y)
     canvas.fill(
         np.array([[-2.6, 1.75], [2.6, 1.75], [3.4, 6.0], [-3.4, 6.0]]),
