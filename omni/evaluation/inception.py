@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from torchmetrics.image.fid import FrechetInceptionDistance
+from torchmetrics.image.fid import FrechetInceptionDistance, NoTrainInceptionV3
 
 from omni.evaluation.weights import load_state_dict, require_file
 
@@ -20,20 +20,39 @@ INCEPTION_VERSION = "torch-fidelity-inception-v3-compat-2048/1"
 _EXPECTED = f"torch-fidelity's InceptionV3 state dict ({INCEPTION_FILE})"
 
 
+def _checked(path: str | os.PathLike, option: str):
+    path = require_file(path, option, _EXPECTED)
+    load_state_dict(path, option, _EXPECTED)  # safe load first: only tensors, no pickled code
+    return path
+
+
+def _load_error(err: RuntimeError, path, option: str) -> ValueError:
+    # torch-fidelity loads strictly: the last line of the error names the first mismatch
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return ValueError(
+        f"{option}: {path} does not have the parameters of {_EXPECTED}: {lines[-1][:300]}"
+    )
+
+
+def load_inception(path: str | os.PathLike, option: str = "--inception") -> NoTrainInceptionV3:
+    """torchmetrics' InceptionV3 feature extractor: uint8 (N, 3, H, W) → (N, 2048) pool features."""
+    path = _checked(path, option)
+    try:
+        return NoTrainInceptionV3("inception-v3-compat", ["2048"], str(path))
+    except RuntimeError as err:
+        raise _load_error(err, path, option) from err
+
+
 def fid_metric(path: str | os.PathLike, option: str = "--inception") -> FrechetInceptionDistance:
     """torchmetrics FID (2048-d pool features, float64 running sums) with weights from `path`.
 
     Feed uint8 images (N, 3, H, W) with `update(images, real=...)`; any size (resized to 299
     inside, as the TF graph did).
     """
-    path = require_file(path, option, _EXPECTED)
-    load_state_dict(path, option, _EXPECTED)  # safe load first: only tensors, no pickled code
+    path = _checked(path, option)
     try:
         return FrechetInceptionDistance(
             feature=2048, feature_extractor_weights_path=str(path), reset_real_features=False
         )
-    except RuntimeError as err:  # strict load_state_dict: names or shapes differ
-        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-        raise ValueError(
-            f"{option}: {path} does not have the parameters of {_EXPECTED}: {lines[-1][:300]}"
-        ) from err
+    except RuntimeError as err:
+        raise _load_error(err, path, option) from err

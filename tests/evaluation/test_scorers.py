@@ -1,0 +1,60 @@
+"""Plug-in scorers: import specs, factories with an argument, frame-weighted means."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from omni.evaluation.scorers import ScoreMean, parse_scorer
+
+PLUGIN = """
+import numpy as np
+
+def per_frame(frames):
+    return frames.reshape(len(frames), -1).mean(axis=1)
+
+def per_chunk(frames):
+    return float(len(frames))
+
+def scaled(factor):
+    return lambda frames: np.full(len(frames), float(factor))
+
+def wrong_shape(frames):
+    return np.zeros(len(frames) + 1)
+"""
+
+
+@pytest.fixture
+def plugin(tmp_path, monkeypatch: pytest.MonkeyPatch) -> str:
+    (tmp_path / "omni_test_plugin.py").write_text(PLUGIN)
+    monkeypatch.syspath_prepend(tmp_path)
+    return "omni_test_plugin"
+
+
+def test_per_frame_and_per_chunk_scores_are_frame_weighted(plugin: str) -> None:
+    frames = np.zeros((5, 2, 2, 3), np.uint8)
+    frames[3:] = 100
+    mean = ScoreMean(parse_scorer(f"IQA={plugin}:per_frame"))
+    mean.add(frames[:3])
+    mean.add(frames[3:])
+    assert mean.scorer.name == "iqa"
+    assert mean.value() == pytest.approx(40.0)
+    chunked = ScoreMean(parse_scorer(f"ase={plugin}:per_chunk"))
+    chunked.add(frames[:4])
+    chunked.add(frames[4:])
+    assert chunked.value() == pytest.approx((4 * 4 + 1 * 1) / 5)
+
+
+def test_factory_argument_and_errors(plugin: str) -> None:
+    mean = ScoreMean(parse_scorer(f"ase={plugin}:scaled:2.5"))
+    mean.add(np.zeros((3, 2, 2, 3), np.uint8))
+    assert mean.value() == 2.5
+    assert np.isnan(ScoreMean(parse_scorer(f"x={plugin}:per_frame")).value())
+    bad = ScoreMean(parse_scorer(f"x={plugin}:wrong_shape"))
+    with pytest.raises(ValueError, match=r"one score per frame \(2,\)"):
+        bad.add(np.zeros((2, 2, 2, 3), np.uint8))
+    for spec in ("iqa", "iqa=module", "=m:f"):
+        with pytest.raises(ValueError, match="NAME=module:attr"):
+            parse_scorer(spec)
+    with pytest.raises(ValueError, match="cannot import"):
+        parse_scorer(f"iqa={plugin}:absent")
