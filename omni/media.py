@@ -237,7 +237,8 @@ def read_video(
             if max_frames is not None and len(frames) >= max_frames:
                 return _clip(path, frames, times)
         previous = (t, image)
-    limit = end_s if end_s is not None else (previous[0] + 1e-6 if previous else target)
+    # without end_s the last frame is shown for one output frame (its own time, not 1e-6 less)
+    limit = end_s if end_s is not None else (previous[0] + 0.5 / fps if previous else target)
     while previous is not None and target < limit - 1e-6:
         if end_s is None and target > previous[0] + 1.0 / fps:
             break

@@ -1,0 +1,155 @@
+"""Faces through a clip: mediapipe face detection first, then face mesh on the face crop.
+
+Face mesh alone looks for a face that fills much of the picture and misses the small faces of
+full-body shots, so the full-range detector finds the main face (every frame by default: a crop that follows the face gives steadier lips)
+and face mesh runs on a square crop around it, resized so the face is always large. The face and
+lip-sync scorers share one track per clip.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+NUM_MESH = 468
+_NOSE_TIP, _CHEEK_RIGHT, _CHEEK_LEFT = 1, 234, 454  # image-left cheek is the person's right
+EYE_OUTER = (33, 263)
+
+
+@dataclass
+class FaceTrack:
+    """The main face per frame, on the full frame; NaN where no face.
+
+    count (T,) faces the detector saw (held between detection frames); box (T, 4) main face
+    x0, y0, w, h normalised to the frame; score (T,) its detection score; landmarks (T, 468, 3)
+    face-mesh points, x and y normalised to the frame, z in the mesh's own scale.
+    """
+
+    count: np.ndarray
+    box: np.ndarray
+    score: np.ndarray
+    landmarks: np.ndarray
+    width: int
+    height: int
+
+    def pixels(self) -> np.ndarray:
+        """Landmark x, y in pixels (T, 468, 2), so distances are isotropic."""
+        return self.landmarks[..., :2] * np.array([self.width, self.height], np.float32)
+
+    def yaw_degrees(self) -> np.ndarray:
+        """Approximate head yaw per frame (T,): 0 facing the camera, ±90 in profile.
+
+        From where the nose tip sits between the two cheek contour points: arcsin(2r - 1).
+        """
+        p = self.pixels()
+        left, right, nose = p[:, _CHEEK_RIGHT, 0], p[:, _CHEEK_LEFT, 0], p[:, _NOSE_TIP, 0]
+        span = right - left
+        ratio = np.where(np.abs(span) > 1e-6, (nose - left) / np.where(span == 0, 1, span), np.nan)
+        return np.degrees(np.arcsin(np.clip(2 * ratio - 1, -1, 1)))
+
+
+class FaceTracker:
+    """Holds the mediapipe graphs (create once per process); `__call__(frames) -> FaceTrack`."""
+
+    def __init__(
+        self, detect_every: int = 1, crop_size: int = 256, min_confidence: float = 0.5
+    ) -> None:
+        import mediapipe as mp
+
+        if detect_every < 1:
+            raise ValueError(f"detect_every must be >= 1, got {detect_every}")
+        self.detect_every = detect_every
+        self.crop_size = crop_size
+        self._far = mp.solutions.face_detection.FaceDetection(
+            model_selection=1, min_detection_confidence=min_confidence
+        )
+        self._near = mp.solutions.face_detection.FaceDetection(
+            model_selection=0, min_detection_confidence=min_confidence
+        )
+        self._mp = mp
+        self._min_confidence = min_confidence
+
+    def close(self) -> None:
+        self._far.close()
+        self._near.close()
+
+    def _detect(self, frame: np.ndarray) -> list[tuple[float, np.ndarray]]:
+        result = self._far.process(frame)
+        if not result.detections:  # the full-range model can miss a face that fills the frame
+            result = self._near.process(frame)
+        faces = []
+        for d in result.detections or []:
+            b = d.location_data.relative_bounding_box
+            faces.append((float(d.score[0]), np.array([b.xmin, b.ymin, b.width, b.height])))
+        return faces
+
+    def __call__(self, frames: np.ndarray) -> FaceTrack:
+        """frames (T, H, W, 3) uint8 RGB, consecutive -> the main face's track."""
+        frames = np.asarray(frames)
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+            raise ValueError(
+                f"frames must be (T, H, W, 3) uint8 RGB, got {frames.shape} {frames.dtype}"
+            )
+        n, height, width = frames.shape[:3]
+        count = np.zeros(n, np.int64)
+        box = np.full((n, 4), np.nan, np.float32)
+        score = np.zeros(n, np.float32)
+        landmarks = np.full((n, NUM_MESH, 3), np.nan, np.float32)
+        # a fresh mesh graph per clip: its tracking state must not leak from the previous clip
+        mesh = self._mp.solutions.face_mesh.FaceMesh(
+            static_image_mode=False, max_num_faces=1, min_detection_confidence=0.3
+        )
+        held: tuple[int, float, np.ndarray | None] = (0, 0.0, None)
+        try:
+            for t, frame in enumerate(frames):
+                frame = np.ascontiguousarray(frame)
+                if t % self.detect_every == 0 or held[2] is None:
+                    faces = self._detect(frame)
+                    main = max(faces, key=lambda f: f[1][2] * f[1][3], default=(0.0, None))
+                    held = (len(faces), *main)
+                count[t], score[t] = held[0], held[1]
+                if held[2] is None:
+                    continue
+                box[t] = held[2]
+                points = self._mesh_on_crop(mesh, frame, held[2])
+                if points is not None:
+                    landmarks[t] = points
+        finally:
+            mesh.close()
+        return FaceTrack(count, box, score, landmarks, width, height)
+
+    def _mesh_on_crop(self, mesh, frame: np.ndarray, box: np.ndarray) -> np.ndarray | None:
+        height, width = frame.shape[:2]
+        side = 1.8 * max(box[2] * width, box[3] * height)  # square crop with room for the chin
+        cx, cy = (box[0] + box[2] / 2) * width, (box[1] + box[3] / 2) * height
+        x0, y0 = round(cx - side / 2), round(cy - side / 2)
+        size = max(2, round(side))
+        crop = np.zeros((size, size, 3), np.uint8)  # zero padding where the crop leaves the frame
+        sx0, sy0 = max(0, x0), max(0, y0)
+        sx1, sy1 = min(width, x0 + size), min(height, y0 + size)
+        if sx1 <= sx0 or sy1 <= sy0:
+            return None
+        crop[sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0] = frame[sy0:sy1, sx0:sx1]
+        interp = cv2.INTER_AREA if size > self.crop_size else cv2.INTER_LINEAR
+        crop = cv2.resize(crop, (self.crop_size, self.crop_size), interpolation=interp)
+        result = mesh.process(crop)
+        if not result.multi_face_landmarks:
+            return None
+        p = np.array(
+            [(q.x, q.y, q.z) for q in result.multi_face_landmarks[0].landmark[:NUM_MESH]],
+            np.float32,
+        )
+        p[:, 0] = (x0 + p[:, 0] * size) / width  # crop -> frame coordinates
+        p[:, 1] = (y0 + p[:, 1] * size) / height
+        return p
+
+
+def track_faces(frames: np.ndarray, detect_every: int = 1) -> FaceTrack:
+    """The main face through consecutive frames (T, H, W, 3) uint8 (one-off; reuse a FaceTracker)."""
+    tracker = FaceTracker(detect_every=detect_every)
+    try:
+        return tracker(frames)
+    finally:
+        tracker.close()

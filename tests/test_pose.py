@@ -1,0 +1,73 @@
+"""The shared pose estimator: layout, real footage, side files, heatmaps."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from omni import pose
+from omni.media import read_video
+
+
+@pytest.fixture(scope="module")
+def standing(footage):
+    clip = read_video(footage("s13.mp4"), fps=12.5, size=(240, 360), max_frames=6)
+    return clip, pose.estimate_keypoints(clip.frames)
+
+
+def test_full_body_keypoints_on_real_footage(standing):
+    _, kp = standing
+    assert kp.xy.shape == (6, pose.NUM_KEYPOINTS, 2) and kp.conf.shape == (6, 75)
+    nose, l_ankle = kp.xy[:, 0], kp.xy[:, 27]
+    assert np.nanmean(kp.conf[:, : pose.NUM_BODY]) > 0.8  # a standing person, fully in frame
+    assert (nose[:, 1] < 0.25).all() and (l_ankle[:, 1] > 0.75).all()  # head top, feet bottom
+    # the person faces the camera: their left wrist is on the image's right
+    assert (kp.xy[:, pose.LEFT_WRIST, 0] > kp.xy[:, pose.RIGHT_WRIST, 0]).all()
+    seen = kp.conf[:, pose.LEFT_HAND.start] > 0
+    assert seen.any()
+    hand_wrist = kp.xy[seen, pose.LEFT_HAND.start]
+    assert np.abs(hand_wrist - kp.xy[seen, pose.LEFT_WRIST]).max() < 0.08  # attached to its arm
+
+
+def test_missing_person_is_nan_with_zero_confidence():
+    kp = pose.estimate_keypoints(np.full((2, 64, 64, 3), 127, np.uint8))
+    assert np.isnan(kp.xy).all() and (kp.conf == 0).all()
+    with pytest.raises(ValueError, match="uint8"):
+        pose.estimate_keypoints(np.zeros((2, 64, 64, 3), np.float32))
+
+
+def test_side_file_round_trip(tmp_path, standing):
+    clip, kp = standing
+    path = pose.save_keypoints(tmp_path / "kp" / "a.npz", kp, clip.times)
+    loaded, times = pose.load_keypoints(path)
+    np.testing.assert_array_equal(loaded.xy, kp.xy)
+    np.testing.assert_array_equal(loaded.conf, kp.conf)
+    np.testing.assert_allclose(times, clip.times)
+    assert [p.name for p in path.parent.iterdir()] == ["a.npz"]
+    with pytest.raises(ValueError, match=r"\(6,\)"):
+        pose.save_keypoints(tmp_path / "b.npz", kp, clip.times[:3])
+
+
+def test_resample_interpolates_and_keeps_gaps():
+    xy = np.zeros((3, 75, 2), np.float32)
+    xy[:, 0, 0] = [0.0, 0.5, 1.0]
+    xy[1, 1] = np.nan
+    kp = pose.Keypoints(xy, np.ones((3, 75)))
+    out = pose.resample_keypoints(kp, np.array([0.0, 1.0, 2.0]), np.array([0.25, 1.5, 3.0]))
+    np.testing.assert_allclose(out.xy[:, 0, 0], [0.125, 0.75, 1.0])
+    assert np.isnan(out.xy[:2, 1]).all() and (out.conf[:2, 1] == 0).all()
+    assert not np.isnan(out.xy[2, 1]).any()
+
+
+def test_heatmap_peaks_sit_on_the_joints():
+    xy = np.full((2, 75, 2), np.nan, np.float32)
+    conf = np.zeros((2, 75), np.float32)
+    xy[0, 0], conf[0, 0] = (0.25, 0.75), 0.9  # nose, frame 0
+    xy[1, pose.RIGHT_HAND.start + 4], conf[1, pose.RIGHT_HAND.start + 4] = (0.5, 0.5), 1.0
+    maps = pose.render_heatmaps(pose.Keypoints(xy, conf), height=32, width=16, sigma=1.0)
+    assert maps.shape == (len(pose.HEATMAP_GROUPS), 2, 32, 16) and maps.dtype == np.float32
+    nose = maps[0, 0]
+    assert np.unravel_index(nose.argmax(), nose.shape) in {(23, 3), (24, 4), (23, 4), (24, 3)}
+    assert nose.max() == pytest.approx(0.9 * np.exp(-0.25), rel=1e-4)  # half-pixel from centres
+    hand = list(pose.HEATMAP_GROUPS).index("right_hand")
+    assert maps[hand, 1].max() > 0.5 and maps[hand, 0].max() == 0 and maps[0, 1].max() == 0
