@@ -176,9 +176,11 @@ class OmniModel(nn.Module):
         self.audio = build_audio(config.audio)
         m = config.mmdit
         text_dim = m.text_dim if self.text is None else self.text.dim
+        pooled_dim = m.pooled_text_dim if self.text is None else self.text.pooled_dim
         resolved = m.replace(
             in_channels=self.vae.latent_channels,
             text_dim=text_dim,
+            pooled_text_dim=pooled_dim,
             audio_dim=self.audio.dim if m.audio_dim else 0,
             latent_temporal_factor=self.vae.temporal_factor,
             latent_spatial_factor=self.vae.spatial_factor,

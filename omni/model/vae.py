@@ -10,6 +10,7 @@ frames r*(j-1)+1 .. r*j, so a still image is a 1-frame video and 5 frames make 2
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -234,31 +235,45 @@ def kl_divergence(mean: Tensor, logvar: Tensor) -> Tensor:
 
 
 class DiffusersVAE(VideoVAE):
-    """Frozen diffusers `AutoencoderKLWan` from a local directory (config.json + weights), with
-    its per-channel latent normalisation (latents_mean / latents_std)."""
+    """Frozen diffusers causal video VAE from a local directory (config.json + weights).
+
+    Supported classes (read from config.json's `_class_name`): `AutoencoderKLWan` (latents are
+    normalised per channel with latents_mean / latents_std) and `AutoencoderKLHunyuanVideo`
+    (latents multiplied by scaling_factor), as their pipelines do.
+    """
+
+    SUPPORTED = ("AutoencoderKLWan", "AutoencoderKLHunyuanVideo")
 
     def __init__(self, path: str | Path) -> None:
         super().__init__()
-        from diffusers import AutoencoderKLWan
+        import diffusers
 
         path = Path(path)
         if not (path / "config.json").is_file():
             raise ValueError(
                 f"VAE directory {str(path)!r} has no config.json: expected a diffusers "
-                "AutoencoderKLWan save_pretrained directory (the 'vae' folder of a pipeline)"
+                f"save_pretrained directory of one of {self.SUPPORTED} (a pipeline's 'vae' folder)"
             )
-        self.vae = (
-            AutoencoderKLWan.from_pretrained(path, local_files_only=True)
-            .eval()
-            .requires_grad_(False)
-        )
+        name = json.loads((path / "config.json").read_text()).get("_class_name")
+        if name not in self.SUPPORTED:
+            raise ValueError(f"{path}: expected a VAE of class {self.SUPPORTED}, got {name!r}")
+        vae = getattr(diffusers, name).from_pretrained(path, local_files_only=True)
+        self.vae = vae.eval().requires_grad_(False)
         cfg = self.vae.config
-        self.latent_channels = cfg.z_dim
-        self.temporal_factor = cfg.scale_factor_temporal or 2 ** sum(cfg.temperal_downsample)
-        self.spatial_factor = cfg.scale_factor_spatial or 2 ** (len(cfg.dim_mult) - 1)
-        shape = (1, cfg.z_dim, 1, 1, 1)
-        self.register_buffer("mean", torch.tensor(cfg.latents_mean).view(shape), persistent=False)
-        self.register_buffer("std", torch.tensor(cfg.latents_std).view(shape), persistent=False)
+        if name == "AutoencoderKLWan":
+            self.latent_channels = cfg.z_dim
+            self.temporal_factor = cfg.scale_factor_temporal or 2 ** sum(cfg.temperal_downsample)
+            self.spatial_factor = cfg.scale_factor_spatial or 2 ** (len(cfg.dim_mult) - 1)
+            mean, std = torch.tensor(cfg.latents_mean), torch.tensor(cfg.latents_std)
+        else:
+            self.latent_channels = cfg.latent_channels
+            self.temporal_factor = cfg.temporal_compression_ratio
+            self.spatial_factor = cfg.spatial_compression_ratio
+            mean = torch.zeros(cfg.latent_channels)
+            std = torch.full((cfg.latent_channels,), 1.0 / cfg.scaling_factor)
+        shape = (1, self.latent_channels, 1, 1, 1)
+        self.register_buffer("mean", mean.view(shape), persistent=False)
+        self.register_buffer("std", std.view(shape), persistent=False)
 
     @torch.no_grad()
     def _encode(self, video: Tensor) -> Tensor:

@@ -104,3 +104,21 @@ def test_diffusers_wan_vae_from_local_dir(tmp_path):
     assert vae.decode(latent).shape == (1, 3, 5, 16, 16)
     with pytest.raises(ValueError, match=r"has no config\.json"):
         DiffusersVAE(tmp_path / "missing")
+
+
+def test_diffusers_hunyuan_vae_from_local_dir(tmp_path):
+    from diffusers import AutoencoderKLHunyuanVideo
+
+    torch.manual_seed(0)
+    src = AutoencoderKLHunyuanVideo(
+        latent_channels=4, block_out_channels=(8, 8, 8, 8), layers_per_block=1, norm_num_groups=4,
+        scaling_factor=0.5,
+    ).eval()  # fmt: skip
+    src.save_pretrained(tmp_path)
+    vae = DiffusersVAE(tmp_path)
+    assert (vae.latent_channels, vae.temporal_factor, vae.spatial_factor) == (4, 4, 8)
+    video = _video(t=5, hw=16)
+    with torch.no_grad():
+        raw = src.encode(video).latent_dist.mode()
+    torch.testing.assert_close(vae.encode(video), raw * 0.5)
+    assert vae.decode(vae.encode(video)).shape == (1, 3, 5, 16, 16)
