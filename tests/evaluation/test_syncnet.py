@@ -20,45 +20,6 @@ from omni.evaluation.syncnet import (
 )
 
 
-def _original_layout() -> dict[str, tuple[int, ...]]:
-    """syncnet_python's S(num_layers_in_fc_layers=1024): Sequential index -> layer shape."""
-    shapes: dict[str, tuple[int, ...]] = {}
-    aud = {0: (64, 1, 3, 3), 4: (192, 64, 3, 3), 8: (384, 192, 3, 3), 11: (256, 384, 3, 3)}
-    aud |= {14: (256, 256, 3, 3), 18: (512, 256, 5, 4)}
-    lip = {0: (96, 3, 5, 7, 7), 4: (256, 96, 1, 5, 5), 8: (256, 256, 1, 3, 3)}
-    lip |= {11: (256, 256, 1, 3, 3), 14: (256, 256, 1, 3, 3), 18: (512, 256, 1, 6, 6)}
-    for tower, convs in (("netcnnaud", aud), ("netcnnlip", lip)):
-        for i, shape in convs.items():
-            shapes[f"{tower}.{i}.weight"] = shape
-            shapes[f"{tower}.{i}.bias"] = shape[:1]
-            for p in ("weight", "bias", "running_mean", "running_var"):
-                shapes[f"{tower}.{i + 1}.{p}"] = shape[:1]
-    for head in ("netfcaud", "netfclip"):
-        shapes[f"{head}.0.weight"], shapes[f"{head}.0.bias"] = (512, 512), (512,)
-        for p in ("weight", "bias", "running_mean", "running_var"):
-            shapes[f"{head}.1.{p}"] = (512,)
-        shapes[f"{head}.3.weight"], shapes[f"{head}.3.bias"] = (1024, 512), (1024,)
-    return shapes
-
-
-@pytest.fixture(scope="module")
-def syncnet_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    gen = torch.Generator().manual_seed(0)
-    state = {}
-    for name, shape in _original_layout().items():
-        noise = torch.randn(shape, generator=gen)
-        if len(shape) >= 2:
-            fan_in = int(np.prod(shape[1:]))
-            state[name] = noise * (2 / fan_in) ** 0.5
-        elif name.endswith("running_var"):
-            state[name] = noise.abs() * 0.2 + 0.8
-        else:
-            state[name] = 0.1 * noise
-    path = tmp_path_factory.mktemp("syncnet") / "syncnet_v2.model"
-    torch.save(state, path)
-    return path
-
-
 def test_loads_original_layout_and_embeds(syncnet_file: Path) -> None:
     model = load_syncnet(syncnet_file)
     saved = torch.load(syncnet_file, weights_only=True)

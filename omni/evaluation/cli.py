@@ -1,0 +1,123 @@
+"""`omni test`: score existing videos (`--generated DIR --real DIR`) or a checkpoint (`--ckpt`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+_PATH = click.Path(path_type=Path)
+
+
+@click.command("test", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--generated", type=_PATH, help="Folder of generated videos (paired by file name).")
+@click.option("--real", type=_PATH, help="Folder of real videos with the same names.")
+@click.option(
+    "--ckpt", type=_PATH, help="Checkpoint to generate the test set with (Lightning test loop)."
+)
+@click.option("--data", type=_PATH, help="Test manifest (.parquet) for --ckpt.")
+@click.option("--out", type=_PATH, default=Path("eval"), show_default=True, help="Output folder.")
+@click.option("--inception", type=_PATH, help="torch-fidelity Inception weights: enables FID.")
+@click.option("--i3d", type=_PATH, help="pytorch-i3d rgb_imagenet.pt: enables FVD.")
+@click.option("--syncnet", type=_PATH, help="syncnet_python syncnet_v2.model: enables Sync-C/D.")
+@click.option(
+    "--scorer",
+    "scorers",
+    multiple=True,
+    metavar="NAME=module:attr[:ARG]",
+    help="Plug-in per-frame scorer (IQA, ASE, ...); repeatable.",
+)
+@click.option("--fps", type=float, default=25.0, show_default=True, help="Analysis frame rate.")
+@click.option("--batch", type=int, default=16, show_default=True, help="Frames per batch.")
+@click.option(
+    "--fid-stride", type=int, default=1, show_default=True, help="FID on every n-th frame."
+)
+@click.option("--max-seconds", type=float, help="Score at most this many seconds per video.")
+@click.option("--no-landmark-sync", is_flag=True, help="Skip the landmark sync score.")
+@click.option("--no-hands", is_flag=True, help="Skip HKC/HKV (pose estimation).")
+@click.option("--device", default="cpu", show_default=True)
+def test(
+    generated: Path | None,
+    real: Path | None,
+    ckpt: Path | None,
+    data: Path | None,
+    out: Path,
+    inception: Path | None,
+    i3d: Path | None,
+    syncnet: Path | None,
+    scorers: tuple[str, ...],
+    fps: float,
+    batch: int,
+    fid_stride: int,
+    max_seconds: float | None,
+    no_landmark_sync: bool,
+    no_hands: bool,
+    device: str,
+) -> None:
+    """Evaluate: FID, FVD, Sync-C/D, landmark sync, HKC/HKV (+ plug-in IQA/ASE).
+
+    Writes OUT/metrics.json and OUT/report.html. A metric whose weights are not given is
+    reported as unavailable, with the option that enables it.
+    """
+    from omni.evaluation.extractors import EvalOptions
+
+    if (generated is None) == (ckpt is None):
+        raise click.UsageError(
+            "pass either --generated DIR (with --real DIR) to score existing videos, or --ckpt "
+            "CKPT --data test.parquet to generate and score a test set"
+        )
+    try:
+        options = EvalOptions(
+            inception=inception,
+            i3d=i3d,
+            syncnet=syncnet,
+            scorers=scorers,
+            fps=fps,
+            batch=batch,
+            fid_stride=fid_stride,
+            max_seconds=max_seconds,
+            landmark_sync=not no_landmark_sync,
+            hands=not no_hands,
+            device=device,
+        )
+        if ckpt is not None:
+            from omni.evaluation.lightning import evaluate_checkpoint
+
+            metrics = evaluate_checkpoint(ckpt, data, out, options)
+        else:
+            from omni.evaluation.run import evaluate_folders
+
+            metrics = evaluate_folders(generated, real, out, options)
+    except ValueError as err:
+        raise click.UsageError(str(err)) from err
+    _print_summary(metrics, out)
+
+
+def _print_summary(metrics: dict, out: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="omni test")
+    for column in ("metric", "generated", "real", "samples / note"):
+        table.add_column(column)
+    for name, m in metrics["metrics"].items():
+        if m.get("status") == "ok":
+            count = m.get("generated_samples", m.get("videos"))
+            real = m.get("real_value")
+            table.add_row(
+                name,
+                f"{m['value']:.4g}",
+                "" if real is None else f"{real:.4g}",
+                f"{count} {m.get('unit', 'videos')}",
+            )
+        else:
+            note = m.get("reason", "")
+            if m.get("enable_with"):
+                note += f" (enable with {m['enable_with']})"
+            table.add_row(name, m["status"], "", note)
+    console = Console()
+    console.print(table)
+    skipped = metrics.get("skipped", [])
+    if skipped:
+        console.print(f"[yellow]{len(skipped)} file(s) skipped[/] (reasons in metrics.json)")
+    console.print(f"wrote {out / 'metrics.json'} and {out / 'report.html'}")
