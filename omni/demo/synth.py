@@ -41,6 +41,7 @@ from omni.demo.world import (
     render_clip,
 )
 from omni.manifest import STATUS_OK, register_columns, write_manifest
+from omni.pose import NUM_BODY, NUM_KEYPOINTS, Keypoints, save_keypoints
 
 __all__ = [
     "KINDS",
@@ -53,7 +54,7 @@ __all__ = [
     "make_demo_dataset",
 ]
 
-SYNTH_VERSION = 2
+SYNTH_VERSION = 3
 SPLITS = ("train", "heldout")
 DEFAULT_MIX = {"face": 0.6, "portrait": 0.15, "body": 0.25}
 
@@ -67,6 +68,8 @@ register_columns(
     pa.field("synth_reference", pa.string()),
     pa.field("synth_audio", pa.string()),
     pa.field("synth_truth", pa.string()),
+    # the datamodule's pose side files (omni.pose format); `curate score` rewrites it when it runs
+    pa.field("keypoints_path", pa.string()),
 )
 
 # The dataset
@@ -294,6 +297,8 @@ def _write_clip(out: Path, spec: DemoSpec, clip: ClipPlan) -> dict:
         "audio": f"audio/{audio_id}.wav",
         "ref": f"refs/{identity.identity_id}.png",
     }
+    if clip.kind == "body":
+        paths["keypoints"] = f"keypoints/{clip.clip_id}.npz"
     num_frames = round(spec.seconds * spec.fps)
     if not all((out / p).exists() for p in paths.values()):
         audio_rng = _rng(spec.seed, clip.split, "audio", clip.audio_index)
@@ -308,6 +313,8 @@ def _write_clip(out: Path, spec: DemoSpec, clip: ClipPlan) -> dict:
         meta = {"comment": f"omni synthetic demo clip {clip.clip_id}"}
         write_video(out / paths["video"], frames, spec.fps, speech.wave, spec.sr, metadata=meta)
         truth.save(out / paths["truth"])
+        if "keypoints" in paths:
+            save_keypoints(out / paths["keypoints"], truth_keypoints(truth), truth.times)
         _write_wav(out / paths["audio"], speech.wave, spec.sr)
         if not (out / paths["ref"]).exists():
             _write_png(out / paths["ref"], reference_image(identity, spec.size))
@@ -339,7 +346,18 @@ def _write_clip(out: Path, spec: DemoSpec, clip: ClipPlan) -> dict:
         "synth_reference": paths["ref"],
         "synth_audio": paths["audio"],
         "synth_truth": paths["truth"],
+        "keypoints_path": paths.get("keypoints"),
     }
+
+
+def truth_keypoints(truth: Truth) -> Keypoints:
+    """A body clip's exact keypoints in omni.pose's layout (body joints sure, hands missing)."""
+    t = len(truth.keypoints)
+    xy = np.full((t, NUM_KEYPOINTS, 2), np.nan, np.float32)
+    xy[:, :NUM_BODY] = truth.keypoints
+    conf = np.zeros((t, NUM_KEYPOINTS), np.float32)
+    conf[:, :NUM_BODY] = np.isfinite(truth.keypoints).all(-1)
+    return Keypoints(xy, conf)
 
 
 def frame_envelope(wave: np.ndarray, sr: int, fps: float, num_frames: int) -> np.ndarray:

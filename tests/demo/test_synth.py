@@ -59,6 +59,19 @@ def test_manifest_splits_and_columns(dataset):
     assert body.eligible_pose.all() and body.synth_pose_id.notna().all()
     for column in ("source", "synth_truth", "synth_reference", "synth_audio"):
         assert all((dataset / p).exists() for p in train[column]), column
+    assert train[train.synth_kind != "body"].keypoints_path.isna().all()
+
+
+def test_body_keypoint_side_files_hold_the_truth(dataset):
+    from omni.pose import load_keypoints
+
+    manifest = read_manifest(dataset / "all.parquet")
+    row = manifest.df[manifest.df.synth_kind == "body"].iloc[0]
+    kp, times = load_keypoints(manifest.resolve(row.keypoints_path))
+    truth = synth.load_truth(manifest.resolve(row.synth_truth))
+    np.testing.assert_allclose(kp.xy[:, :33], truth.keypoints, atol=1e-6)
+    np.testing.assert_allclose(times, np.arange(75) / FPS)
+    assert (kp.conf[:, :33] == 1).all() and (kp.conf[:, 33:] == 0).all()
 
 
 def test_mouth_follows_the_driving_audio(dataset):
