@@ -33,7 +33,7 @@ def test_scores_folders_and_writes_both_outputs(tmp_path: Path) -> None:
 
 
 def test_usage_errors_exit_non_zero(tmp_path: Path) -> None:
-    gen, real = _folders(tmp_path)
+    gen, _ = _folders(tmp_path)
     runner = CliRunner()
     neither = runner.invoke(main, ["test"])
     assert neither.exit_code == 2 and "either --generated" in neither.output
