@@ -1,0 +1,209 @@
+"""`omni curate STEP IN --out OUT`: every step reads a manifest and writes the same rows plus its own.
+
+`probe` reads a folder instead. Bad media never fails a step (each file gets a row with a reason);
+only usage errors exit non-zero.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+import omni.curation.schema  # noqa: F401  (declares every curation column)
+from omni.manifest import ManifestError, read_manifest, write_manifest
+
+console = Console(stderr=True)
+
+
+def _read(path: str):
+    try:
+        return read_manifest(path)
+    except (ManifestError, FileNotFoundError) as err:
+        raise click.UsageError(f"expected an omni manifest (.parquet) at {path}: {err}") from err
+
+
+def _summary(df: pd.DataFrame, title: str, extra: dict | None = None) -> None:
+    table = Table(title=title)
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    table.add_row("rows", str(len(df)))
+    for status, n in df["status"].value_counts().items():
+        table.add_row(f"status={status}", str(n))
+    if (df["status"] != "ok").any():
+        reasons = df.loc[df["status"] != "ok", "error"].fillna("").str.split(":").str[0]
+        for reason, n in reasons.value_counts().head(5).items():
+            table.add_row(f"  reason: {reason[:50]}", str(n))
+    for key, value in (extra or {}).items():
+        table.add_row(key, str(value))
+    console.print(table)
+
+
+out_option = click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Output manifest (.parquet).",
+)
+limit_option = click.option("--limit", type=int, default=None, help="Process at most N rows.")
+dry_option = click.option("--dry-run", is_flag=True, help="Say what would be done; write nothing.")
+
+
+@click.group("curate")
+def curate() -> None:
+    """Turn raw footage into scored, filtered Parquet manifests (probe → split → score → filter)."""
+
+
+@curate.command("probe")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False))
+@out_option
+@click.option("--include", multiple=True, help="Filename glob to include (repeatable).")
+@click.option("--exclude", multiple=True, help="Path or filename glob to skip (repeatable).")
+@limit_option
+@dry_option
+def probe_cmd(folder, out, include, exclude, limit, dry_run) -> None:
+    """One row per media file under FOLDER (recursive); unreadable files get status=error."""
+    from rich.progress import track
+
+    from omni.curation.probe import DEFAULT_PATTERNS, find_media, probe_row
+
+    root = Path(folder).resolve()
+    files = find_media(root, tuple(include) or DEFAULT_PATTERNS, tuple(exclude))[:limit]
+    if dry_run:
+        console.print(f"would probe {len(files)} files under {root} into {out}")
+        return
+    rows = [probe_row(f, root) for f in track(files, description="probing", console=console)]
+    if not rows:
+        raise click.UsageError(
+            f"no media files matching {include or DEFAULT_PATTERNS} under {root}"
+        )
+    df = pd.DataFrame(rows)
+    write_manifest(df, out, root=root)
+    _summary(df, f"probe → {out}")
+
+
+@curate.command("split")
+@click.argument("manifest", type=click.Path(exists=True, dir_okay=False))
+@out_option
+@click.option("--min-len", type=float, default=2.0, show_default=True, help="Shortest clip, s.")
+@click.option("--max-len", type=float, default=10.0, show_default=True, help="Longest clip, s.")
+@click.option("--margin", type=float, default=0.2, show_default=True, help="Trim around cuts, s.")
+@click.option("--threshold", type=float, default=30.0, show_default=True, help="Cut threshold.")
+@limit_option
+@dry_option
+def split_cmd(manifest, out, min_len, max_len, margin, threshold, limit, dry_run) -> None:
+    """Scene cuts on a low-resolution decode, then clips of MIN..MAX seconds."""
+    from rich.progress import track
+
+    from omni.curation.split import SplitConfig, split_row
+
+    if not 0 < min_len <= max_len:
+        raise click.UsageError(f"need 0 < --min-len <= --max-len, got {min_len} and {max_len}")
+    m = _read(manifest)
+    config = SplitConfig(min_len, max_len, margin, threshold)
+    records = m.df.to_dict("records")
+    todo = records[:limit] if limit is not None else records
+    if dry_run:
+        console.print(f"would split {len(todo)} of {len(records)} rows into {out}")
+        return
+    rows = []
+    for row in track(todo, description="splitting", console=console):
+        rows += split_row(row, m.resolve(row["source"]), config)
+    rows += records[len(todo) :]
+    df = pd.DataFrame(rows)
+    write_manifest(df, out, root=m.root)
+    _summary(df, f"split → {out}")
+
+
+@curate.command("score")
+@click.argument("manifest", type=click.Path(exists=True, dir_okay=False))
+@out_option
+@click.option("--scorers", default=None, help="Comma-separated scorers (default: all).")
+@click.option("--workers", type=int, default=1, show_default=True, help="Worker processes.")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True)
+@click.option("--fps", type=float, default=25.0, show_default=True, help="Scoring rate.")
+@click.option("--max-side", type=int, default=640, show_default=True, help="Decode size.")
+@click.option("--keypoints-dir", type=click.Path(file_okay=False), default=None)
+@limit_option
+@dry_option
+def score_cmd(manifest, out, scorers, workers, engine, fps, max_side, keypoints_dir, limit, dry_run) -> None:  # fmt: skip
+    """Score every pending clip (resumable: rows already scored with the same versions are kept)."""
+    from omni.curation.runner import clear_parts, load_parts, run_rows
+    from omni.curation.score import build_tasks, merge_results, pending_mask, score_task
+    from omni.curation.scorers import DEFAULT_SCORERS, SCORERS, ScoreConfig
+
+    names = [s.strip() for s in scorers.split(",")] if scorers else list(DEFAULT_SCORERS)
+    unknown = [n for n in names if n not in SCORERS]
+    if unknown:
+        raise click.UsageError(f"unknown scorers {unknown}; choose from {sorted(SCORERS)}")
+    if workers < 1:
+        raise click.UsageError(f"--workers must be >= 1, got {workers}")
+    m = _read(manifest)
+    keypoints_dir = keypoints_dir or str(Path(out).with_suffix("")) + ".keypoints"
+    config = ScoreConfig(
+        fps=fps,
+        max_side=max_side,
+        keypoints_dir=str(Path(keypoints_dir).resolve()),
+    )
+    done = load_parts(out)
+    mask = pending_mask(m.df, names)
+    if not done.empty:
+        mask &= ~m.df["clip_id"].isin(done["clip_id"]).to_numpy()
+    tasks = build_tasks(m.df, mask, m.resolve, names, config)[:limit]
+    if dry_run:
+        console.print(
+            f"would score {len(tasks)} clips with {names} ({len(done)} already in parts, "
+            f"{int((~pending_mask(m.df, names)).sum())} up to date) into {out}"
+        )
+        return
+    results = run_rows(score_task, tasks, out, workers=workers, engine=engine)
+    df = merge_results(m.df, results, m.root)
+    write_manifest(df, out, root=m.root)
+    clear_parts(out)
+    errors = int(df["score_error"].notna().sum()) if "score_error" in df else 0
+    _summary(df, f"score → {out}", {"scored now": len(tasks), "scorer errors": errors})
+
+
+@curate.command("filter")
+@click.argument("manifest", type=click.Path(exists=True, dir_okay=False))
+@out_option
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="thresholds.yaml overriding the documented defaults.")  # fmt: skip
+@dry_option
+def filter_cmd(manifest, out, config_path, dry_run) -> None:
+    """Set eligible_text_ref / eligible_audio / eligible_pose and reject_reason; drop nothing."""
+    from omni.curation.filter import Thresholds, apply_filter
+
+    try:
+        thresholds = Thresholds.from_yaml(config_path)
+    except ValueError as err:
+        raise click.UsageError(str(err)) from err
+    m = _read(manifest)
+    df = apply_filter(m.df, thresholds)
+    counts = {
+        f"eligible_{c}": int(df[f"eligible_{c}"].sum()) for c in ("text_ref", "audio", "pose")
+    }
+    if dry_run:
+        console.print(f"would write {len(df)} rows to {out}: {counts}")
+        return
+    write_manifest(df, out, root=m.root)
+    _summary(df, f"filter → {out}", counts)
+
+
+@curate.command("report")
+@click.argument("manifest", type=click.Path(exists=True, dir_okay=False))
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="report.html")
+@click.option(
+    "--thumbs", type=int, default=3, show_default=True, help="Best/worst clips per score."
+)
+def report_cmd(manifest, out, thumbs) -> None:
+    """One self-contained HTML page: histograms, pass rates, best/worst thumbnails, the table."""
+    from omni.curation.report import write_report
+
+    m = _read(manifest)
+    path = write_report(m, out, thumbs=thumbs)
+    console.print(f"report → {path}")

@@ -1,0 +1,110 @@
+"""`omni curate filter`: per-condition eligibility flags and reject reasons; never drops a row.
+
+Weak conditions reuse what strong ones reject (the OmniHuman data principle): a clip out of sync
+is still eligible for text + reference. A check whose score column is absent (its scorer was not
+run) is skipped; a present column with a null value fails the check, with the reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+# (column, comparison, thresholds attribute) per condition; every condition also needs the weaker
+# ones before it.
+_CHECKS = {
+    "text_ref": [
+        ("face_present", ">=", "min_face_present"),
+        ("sharpness", ">=", "min_sharpness"),
+        ("exposure", ">=", "min_exposure"),
+        ("exposure", "<=", "max_exposure"),
+    ],
+    "audio": [
+        ("speech_activity", ">=", "min_speech_activity"),
+        ("abs_sync_offset", "<=", "max_abs_sync_offset"),
+        ("sync_conf", ">=", "min_sync_conf"),
+        ("face_present", ">=", "min_face_present_audio"),
+    ],
+    "pose": [
+        ("pose_visibility", ">=", "min_pose_visibility"),
+        ("pose_jitter", "<=", "max_pose_jitter"),
+    ],
+}
+
+
+@dataclass
+class Thresholds:
+    """Default thresholds (override any subset in a YAML file of these keys)."""
+
+    min_face_present: float = 0.5
+    """text_ref: fraction of frames with a detected face."""
+    min_sharpness: float = 20.0
+    """text_ref: variance of the Laplacian on the 160-px grey decode."""
+    min_exposure: float = 0.08
+    """text_ref: mean brightness in [0, 1]."""
+    max_exposure: float = 0.92
+    """text_ref: mean brightness in [0, 1]."""
+    min_speech_activity: float = 0.3
+    """audio: fraction of frames with speech-band energy."""
+    max_abs_sync_offset: float = 2
+    """audio: |lip-sync offset| in scoring frames (25 fps: 80 ms)."""
+    min_sync_conf: float = 0.15
+    """audio: lip-sync confidence (landmark: peak minus median correlation)."""
+    min_face_present_audio: float = 0.8
+    """audio: the speaking face must be visible nearly all the time."""
+    min_pose_visibility: float = 0.5
+    """pose: mean body-landmark visibility."""
+    max_pose_jitter: float = 0.02
+    """pose: median second difference of confident joints (frame-size units)."""
+
+    @classmethod
+    def from_yaml(cls, path: str | Path | None) -> Thresholds:
+        if path is None:
+            return cls()
+        data = yaml.safe_load(Path(path).read_text()) or {}
+        if not isinstance(data, dict):
+            raise ValueError(
+                f"{path}: expected a mapping of threshold: value, got {type(data).__name__}"
+            )
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"{path}: unknown thresholds {unknown}; known keys: {sorted(known)}")
+        return cls(**{k: float(v) for k, v in data.items()})
+
+
+def apply_filter(df: pd.DataFrame, thresholds: Thresholds) -> pd.DataFrame:
+    """Same rows with `eligible_text_ref`, `eligible_audio`, `eligible_pose`, `reject_reason`."""
+    df = df.copy()
+    values = asdict(thresholds)
+    scores = df.copy()
+    if "sync_offset" in scores:
+        scores["abs_sync_offset"] = scores["sync_offset"].abs()
+    ok = (df["status"] == "ok").to_numpy()
+    reasons = [[] if o else [f"status {s}"] for o, s in zip(ok, df["status"], strict=True)]
+    previous = ok
+    for condition, checks in _CHECKS.items():
+        passed = previous.copy()
+        if condition == "audio" and "has_audio" in df:
+            no_audio = ~df["has_audio"].fillna(False).astype(bool).to_numpy()
+            for i in np.flatnonzero(no_audio & previous):
+                reasons[i].append("audio: no audio stream")
+            passed &= ~no_audio
+        for column, op, key in checks:
+            if column not in scores:
+                continue
+            limit = values[key]
+            col = pd.to_numeric(scores[column], errors="coerce").to_numpy(dtype=float)
+            good = col >= limit if op == ">=" else col <= limit
+            for i in np.flatnonzero(previous & ~good):
+                got = "null" if np.isnan(col[i]) else f"{col[i]:.3g}"
+                reasons[i].append(f"{condition}: {column} {got} (needs {op} {limit:g})")
+            passed &= good
+        df[f"eligible_{condition}"] = passed
+        previous = passed
+    df["reject_reason"] = ["; ".join(r) if r else None for r in reasons]
+    return df

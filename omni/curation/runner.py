@@ -1,0 +1,133 @@
+"""Run a per-row function over a manifest: process pool or Ray Data, resumable, with progress.
+
+Results are flushed every few rows to `<out>.parts/part-*.parquet` (each written atomically), so a
+run killed mid-way and restarted recomputes only the rows whose part was not yet written, and the
+merged manifest equals the one an uninterrupted run writes. The parts folder is removed once the
+output manifest is in place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+Engine = Literal["local", "ray"]
+
+
+def parts_dir(out: str | os.PathLike) -> Path:
+    return Path(f"{out}.parts")
+
+
+def load_parts(out: str | os.PathLike) -> pd.DataFrame:
+    """Results already flushed by an earlier (interrupted) run; empty when there are none."""
+    folder = parts_dir(out)
+    files = sorted(folder.glob("part-*.parquet")) if folder.is_dir() else []
+    if not files:
+        return pd.DataFrame()
+    frames = [pq.read_table(f).to_pandas() for f in files]
+    return pd.concat(frames, ignore_index=True).drop_duplicates("clip_id", keep="last")
+
+
+def _flush(out: str | os.PathLike, rows: list[dict]) -> None:
+    folder = parts_dir(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"part-{uuid.uuid4().hex}.parquet"
+    fd, tmp = tempfile.mkstemp(prefix=".part-", suffix=".tmp", dir=folder)
+    os.close(fd)
+    try:
+        pq.write_table(pa.Table.from_pylist(rows), tmp)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def clear_parts(out: str | os.PathLike) -> None:
+    shutil.rmtree(parts_dir(out), ignore_errors=True)
+
+
+def _local(fn: Callable[[dict], dict], tasks: list[dict], workers: int) -> Iterator[dict]:
+    if workers <= 1:
+        yield from map(fn, tasks)
+        return
+    # spawn: mediapipe and torch hold threads that a forked child must not inherit
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        yield from pool.map(fn, tasks, chunksize=1)
+
+
+def _ray(fn: Callable[[dict], dict], tasks: list[dict], workers: int) -> Iterator[dict]:
+    import ray
+
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=max(1, workers), include_dashboard=False, log_to_driver=False)
+    try:
+        # tasks and results travel as JSON text: Arrow blocks cannot hold columns that are
+        # None in one row and float in another
+        items = [{"task": json.dumps(t)} for t in tasks]
+        dataset = ray.data.from_items(items, override_num_blocks=max(1, len(tasks)))
+        dataset = dataset.map(
+            lambda row: {"result": json.dumps(fn(json.loads(row["task"])))},
+            concurrency=max(1, workers),
+        )
+        for row in dataset.iter_rows():
+            yield json.loads(row["result"])
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def run_rows(
+    fn: Callable[[dict], dict],
+    tasks: list[dict],
+    out: str | os.PathLike,
+    workers: int = 1,
+    engine: Engine = "local",
+    flush_every: int = 8,
+    description: str = "scoring",
+) -> pd.DataFrame:
+    """Apply `fn` (a picklable top-level function: task dict -> result dict with `clip_id`) to every
+    task, flushing results to parts; returns every result of this and earlier runs."""
+    if engine not in ("local", "ray"):
+        raise ValueError(f"engine must be 'local' or 'ray', got {engine!r}")
+    results: Iterable[dict] = (_ray if engine == "ray" else _local)(fn, tasks, workers)
+    buffer: list[dict] = []
+    columns = [
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    ]
+    with Progress(*columns, transient=False) as progress:
+        bar = progress.add_task(description, total=len(tasks))
+        for result in results:
+            buffer.append(result)
+            progress.advance(bar)
+            if len(buffer) >= flush_every:
+                _flush(out, buffer)
+                buffer = []
+        if buffer:
+            _flush(out, buffer)
+    return load_parts(out)

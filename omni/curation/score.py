@@ -1,0 +1,97 @@
+"""`omni curate score`: the scorers over every pending row of a manifest (resumable)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from omni.curation.scorers import SCORERS, ScoreConfig, decode_clip
+
+_state: dict = {}
+
+
+def pending_mask(df: pd.DataFrame, scorers: list[str]) -> np.ndarray:
+    """Rows still to score: status ok and some scorer's version column missing or different."""
+    todo = np.zeros(len(df), dtype=bool)
+    for name in scorers:
+        column = f"{name}_version"
+        have = df[column] if column in df else pd.Series([None] * len(df), index=df.index)
+        todo |= (have != SCORERS[name].version).to_numpy()
+    return todo & (df["status"] == "ok").to_numpy()
+
+
+def score_task(task: dict) -> dict:
+    """Decode one clip once and run the scorers on it; every failure becomes a reason, not a crash."""
+    from omni.media import MediaError
+
+    config = ScoreConfig(**task["config"])
+    names = task["scorers"]
+    result: dict = {"clip_id": task["clip_id"]}
+    result.update({f"{n}_version": SCORERS[n].version for n in names})
+    try:
+        clip = decode_clip(task["path"], task["clip_id"], task["start_s"], task["end_s"], config)
+    except (MediaError, OSError) as err:
+        result.update(status="error", error=f"decode: {err}")
+        return result
+    errors = []
+    for name in names:
+        scorer = SCORERS[name]()
+        try:
+            values = scorer(clip, config)
+        except Exception as err:  # one scorer failing must not lose the clip's other scores
+            errors.append(f"{name}: {type(err).__name__}: {err}")
+            values = {f.name: None for f in scorer.columns}
+        result.update(values)
+    result["score_error"] = "; ".join(errors) or None
+    return result
+
+
+def build_tasks(
+    df: pd.DataFrame, mask: np.ndarray, resolve, scorers: list[str], config: ScoreConfig
+) -> list[dict]:
+    rows = df[mask]
+    return [
+        {
+            "clip_id": r.clip_id,
+            "path": resolve(r.source),
+            "start_s": float(r.start_s) if pd.notna(r.start_s) else 0.0,
+            "end_s": float(r.end_s) if pd.notna(r.end_s) else None,
+            "scorers": scorers,
+            "config": asdict(config),
+        }
+        for r in rows.itertuples()
+    ]
+
+
+def merge_results(df: pd.DataFrame, results: pd.DataFrame, root: str) -> pd.DataFrame:
+    """Rows of `df` with the scored columns of `results` (matched by clip_id) filled in."""
+    if results.empty:
+        return df
+    df = df.copy()
+    results = results.set_index("clip_id")
+    if "keypoints_path" in results:
+        results["keypoints_path"] = [
+            _relative(p, root) if isinstance(p, str) else p for p in results["keypoints_path"]
+        ]
+    hit = df["clip_id"].isin(results.index)
+    for column in results.columns:
+        new = df.loc[hit, "clip_id"].map(results[column])
+        if column not in df:
+            df[column] = pd.Series([None] * len(df), index=df.index, dtype=object)
+        if column in ("status", "error"):
+            new = new.where(new.notna(), df.loc[hit, column])
+        df[column] = df[column].astype(object)
+        df.loc[hit, column] = new.astype(object)
+    return df
+
+
+def _relative(path: str, root: str) -> str:
+    try:
+        rel = os.path.relpath(path, root)
+    except ValueError:
+        return path
+    return Path(rel).as_posix() if not rel.startswith("..") else path

@@ -1,0 +1,306 @@
+"""Clip scorers: one decode per clip at the scoring rate feeds every scorer.
+
+Each scorer has a `name`, a `version` (bump it when its numbers change: rows scored with another
+version are re-scored on resume), the columns it adds (registered with the manifest), and
+`__call__(clip, ctx) -> dict`. Defaults need no download; optional weights are explicit paths.
+Column meanings and ranges are documented in docs/manifest.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from functools import cached_property
+from itertools import pairwise
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pyarrow as pa
+
+from omni.manifest import register_columns
+
+SCORING_FPS = 25.0
+SCORING_SR = 16000
+
+
+@dataclass
+class ScoreConfig:
+    """Options shared by the scorers of one `omni curate score` run."""
+
+    fps: float = SCORING_FPS
+    """Scoring rate: frames per second decoded once per clip (lip-sync lags are in these frames)."""
+    max_side: int = 640
+    """Longer side of the decoded frames; faces of talking-head shots stay large enough for lips."""
+    pose_stride: int = 2
+    """Pose runs on every n-th scoring frame (keypoints side files keep their times)."""
+    keypoints_dir: str | None = None
+    """Folder for pose keypoint side files (.npz); default `<manifest>.keypoints/` beside the output."""
+
+
+@dataclass
+class Clip:
+    """One decoded clip: frames at the scoring rate, mono audio on the same timeline."""
+
+    clip_id: str
+    frames: np.ndarray  # (T, H, W, 3) uint8
+    times: np.ndarray  # (T,) seconds on the source's video timeline
+    audio: np.ndarray | None  # (N,) float32 at SCORING_SR, or None without an audio stream
+    fps: float
+    cache: dict = field(default_factory=dict)
+
+    @cached_property
+    def faces(self):
+        from omni.curation.facetrack import track_faces
+
+        return track_faces(self.frames)
+
+    @cached_property
+    def gray_small(self) -> np.ndarray:
+        """(T, h, w) float32 grey frames with the longer side 160, for quality and motion."""
+        h, w = self.frames.shape[1:3]
+        scale = 160 / max(h, w)
+        size = (max(8, round(w * scale)), max(8, round(h * scale)))
+        return np.stack(
+            [
+                cv2.resize(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), size, interpolation=cv2.INTER_AREA)
+                for f in self.frames
+            ]
+        ).astype(np.float32)
+
+
+def _mean(x: np.ndarray) -> float | None:
+    x = np.asarray(x, np.float64)
+    return float(np.nanmean(x)) if x.size and not np.isnan(x).all() else None
+
+
+class FaceScorer:
+    """Main face: frames with a face, face count, area fraction, yaw (identity: null for now)."""
+
+    name, version = "face", "1"
+    columns = (
+        pa.field("face_present", pa.float64()),
+        pa.field("face_count", pa.float64()),
+        pa.field("face_area", pa.float64()),
+        pa.field("face_yaw", pa.float64()),
+        pa.field("face_identity", pa.float64()),
+    )
+
+    def __call__(self, clip: Clip, config: ScoreConfig) -> dict:
+        track = clip.faces
+        found = ~np.isnan(track.box[:, 0])
+        area = track.box[:, 2] * track.box[:, 3]
+        return {
+            "face_present": float(found.mean()),
+            "face_count": float(track.count.mean()),
+            "face_area": _mean(area[found]) if found.any() else 0.0,
+            "face_yaw": _mean(np.abs(track.yaw_degrees())),
+            "face_identity": None,  # needs insightface weights: not wired in yet
+        }
+
+
+class LipSyncScorer:
+    """Lip-sync offset / confidence / distance from the landmark sync (SyncNet option: to come)."""
+
+    name, version = "lipsync", "1"
+    columns = (
+        pa.field("sync_offset", pa.int64()),
+        pa.field("sync_conf", pa.float64()),
+        pa.field("sync_dist", pa.float64()),
+        pa.field("sync_method", pa.string()),
+    )
+
+    def __call__(self, clip: Clip, config: ScoreConfig) -> dict:
+        from omni.curation.lipsync import audio_envelope, landmark_sync, mouth_from_track
+
+        empty = dict.fromkeys(("sync_offset", "sync_conf", "sync_dist", "sync_method"))
+        if clip.audio is None:
+            return empty
+        mouth = mouth_from_track(clip.faces)
+        env = audio_envelope(clip.audio, SCORING_SR, clip.fps, len(mouth))
+        result = landmark_sync(mouth, env)
+        if result is None:
+            return empty
+        return {
+            "sync_offset": result.offset,
+            "sync_conf": result.conf,
+            "sync_dist": result.dist,
+            "sync_method": "landmark",
+        }
+
+
+class PoseScorer:
+    """Body visibility, hands visible, keypoint jitter; writes the keypoints side file."""
+
+    name, version = "pose", "1"
+    columns = (
+        pa.field("pose_visibility", pa.float64()),
+        pa.field("pose_hands", pa.float64()),
+        pa.field("pose_jitter", pa.float64()),
+        pa.field("keypoints_path", pa.string()),
+    )
+
+    def __call__(self, clip: Clip, config: ScoreConfig) -> dict:
+        from omni.pose import NUM_BODY, estimate_keypoints, save_keypoints
+
+        index = np.arange(0, len(clip.frames), max(1, config.pose_stride))
+        kp = estimate_keypoints(clip.frames[index])
+        path = None
+        if config.keypoints_dir:
+            name = hashlib.sha1(clip.clip_id.encode()).hexdigest()[:16] + ".npz"
+            path = str(save_keypoints(Path(config.keypoints_dir) / name, kp, clip.times[index]))
+        hands = (kp.conf[:, NUM_BODY:] > 0).any(axis=1)
+        return {
+            "pose_visibility": float(kp.conf[:, :NUM_BODY].mean()),
+            "pose_hands": float(hands.mean()),
+            "pose_jitter": pose_jitter(kp.xy[:, :NUM_BODY], kp.conf[:, :NUM_BODY]),
+            "keypoints_path": path,
+        }
+
+
+def pose_jitter(xy: np.ndarray, conf: np.ndarray, min_conf: float = 0.5) -> float | None:
+    """Median |second difference| of confident joints (T, J, 2), in frame-size units per step².
+
+    Smooth motion has a small second difference; detector jitter makes it large.
+    """
+    if len(xy) < 3:
+        return None
+    ok = (conf[:-2] > min_conf) & (conf[1:-1] > min_conf) & (conf[2:] > min_conf)  # (T-2, J)
+    accel = np.linalg.norm(xy[2:] - 2 * xy[1:-1] + xy[:-2], axis=-1)  # (T-2, J)
+    return float(np.median(accel[ok])) if ok.any() else None
+
+
+class QualityScorer:
+    """Technical quality (never called aesthetics): sharpness, exposure, noise."""
+
+    name, version = "quality", "1"
+    columns = (
+        pa.field("sharpness", pa.float64()),
+        pa.field("exposure", pa.float64()),
+        pa.field("noise", pa.float64()),
+    )
+
+    def __call__(self, clip: Clip, config: ScoreConfig) -> dict:
+        return technical_quality(clip.gray_small)
+
+
+def technical_quality(gray: np.ndarray) -> dict:
+    """Per-clip means over grey frames (T, h, w) in 0..255.
+
+    sharpness: variance of the Laplacian; exposure: mean brightness in [0, 1] (0.5 is mid grey);
+    noise: std of the residual after a 3x3 median, over the flattest half of the pixels (where
+    the residual is sensor/compression noise rather than texture), in grey levels.
+    """
+    sharp, noise = [], []
+    for g in gray:
+        sharp.append(cv2.Laplacian(g, cv2.CV_32F).var())
+        residual = g - cv2.medianBlur(g.astype(np.uint8), 3).astype(np.float32)
+        gradient = np.abs(cv2.Sobel(g, cv2.CV_32F, 1, 0)) + np.abs(cv2.Sobel(g, cv2.CV_32F, 0, 1))
+        flat = gradient <= np.median(gradient)
+        noise.append(residual[flat].std())
+    return {
+        "sharpness": float(np.mean(sharp)),
+        "exposure": float(gray.mean() / 255.0),
+        "noise": float(np.mean(noise)),
+    }
+
+
+class MotionScorer:
+    """Motion amplitude: mean optical-flow magnitude on a low-resolution decode."""
+
+    name, version = "motion", "1"
+    columns = (pa.field("motion", pa.float64()),)
+
+    def __call__(self, clip: Clip, config: ScoreConfig) -> dict:
+        return {"motion": motion_amplitude(clip.gray_small)}
+
+
+def motion_amplitude(gray: np.ndarray) -> float | None:
+    """Mean Farneback flow magnitude between consecutive frames, as a fraction of the width."""
+    if len(gray) < 2:
+        return None
+    mags = []
+    for a, b in pairwise(gray):
+        flow = cv2.calcOpticalFlowFarneback(
+            a.astype(np.uint8), b.astype(np.uint8), None, 0.5, 2, 9, 2, 5, 1.1, 0
+        )
+        mags.append(np.linalg.norm(flow, axis=-1).mean())
+    return float(np.mean(mags) / gray.shape[2])
+
+
+class SpeechScorer:
+    """Speech activity: fraction of frames whose speech-band energy stands above the floor."""
+
+    name, version = "speech", "1"
+    columns = (pa.field("speech_activity", pa.float64()),)
+
+    def __call__(self, clip: Clip, config: ScoreConfig) -> dict:
+        if clip.audio is None:
+            return {"speech_activity": None}
+        return {"speech_activity": speech_activity(clip.audio, SCORING_SR, clip.fps)}
+
+
+def speech_activity(audio: np.ndarray, sr: int, fps: float, floor_db: float = -45.0) -> float:
+    """Fraction of video frames whose speech-band RMS is within 30 dB of the clip's loudest and
+    above `floor_db` dBFS (so a silent track scores 0, continuous speech near 1)."""
+    from omni.curation.lipsync import audio_envelope
+
+    n = max(1, int(len(audio) / sr * fps))
+    env = audio_envelope(audio, sr, fps, n)
+    db = 20 * np.log10(env + 1e-10)
+    active = (db > floor_db) & (db > db.max() - 30)
+    return float(active.mean())
+
+
+class AestheticsScorer:
+    """Aesthetics needs open_clip ViT-L/14 + the LAION head from local files (not wired in yet):
+    the column stays null — technical quality is reported instead, never under this name."""
+
+    name, version = "aesthetics", "0"
+    columns = (pa.field("aesthetic", pa.float64()),)
+
+    def __call__(self, clip: Clip, config: ScoreConfig) -> dict:
+        return {"aesthetic": None}
+
+
+SCORERS = {
+    s.name: s
+    for s in (
+        FaceScorer,
+        LipSyncScorer,
+        PoseScorer,
+        QualityScorer,
+        AestheticsScorer,
+        MotionScorer,
+        SpeechScorer,
+    )
+}
+DEFAULT_SCORERS = ("face", "lipsync", "pose", "quality", "aesthetics", "motion", "speech")
+
+for _scorer in SCORERS.values():
+    register_columns(*_scorer.columns, pa.field(f"{_scorer.name}_version", pa.string()))
+register_columns(pa.field("score_error", pa.string()))
+
+
+def decode_clip(
+    path: str, clip_id: str, start_s: float, end_s: float | None, config: ScoreConfig
+) -> Clip:
+    """The one decode per clip: frames at `config.fps` with the longer side `max_side`, audio."""
+    from omni.media import MediaError, probe, read_audio, read_video
+
+    info = probe(path)
+    if not info.has_video:
+        raise MediaError(f"{path}: no video stream (audio-only file)")
+    w, h = info.width or 0, info.height or 0
+    if info.rotation in (90, 270):
+        w, h = h, w
+    size = None
+    if max(w, h) > config.max_side:
+        scale = config.max_side / max(w, h)
+        size = (max(2, round(w * scale / 2) * 2), max(2, round(h * scale / 2) * 2))
+    video = read_video(path, start_s, end_s, fps=config.fps, size=size)
+    audio = None
+    if info.has_audio:
+        end = start_s + len(video.frames) / config.fps
+        audio = read_audio(path, SCORING_SR, start_s, end)
+    return Clip(clip_id, video.frames, video.times, audio, config.fps)

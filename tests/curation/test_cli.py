@@ -1,0 +1,190 @@
+"""`omni curate` end to end on real and broken files: every file accounted for, exit 0."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from omni.curation.cli import curate
+from omni.manifest import read_manifest
+from omni.media import read_audio, read_video, write_video
+
+FAST = "quality,motion,speech"  # scorers without mediapipe, for the plumbing tests
+
+
+@pytest.fixture(scope="module")
+def raw(tmp_path_factory, footage):
+    """A footage folder with real clips and every kind of bad input."""
+    root = tmp_path_factory.mktemp("raw")
+    (root / "sub").mkdir()
+    clip = read_video(footage("talk_news_b.mp4"), 0, 2.2, fps=25, size=(128, 128))
+    audio = read_audio(footage("talk_news_b.mp4"), 16000, 0, 2.2)
+    write_video(root / "talk.mp4", clip.frames, 25, audio)
+    write_video(root / "sub" / "ünï cødé.mp4", clip.frames[:55], 25)  # no audio stream
+    write_video(root / "silent.mp4", clip.frames[:55], 25, np.zeros(16000 * 3, np.float32))
+    write_video(root / "one_frame.mp4", clip.frames[:1], 25)
+    write_video(root / "tiny.mp4", np.zeros((60, 8, 8, 3), np.uint8), 25)
+    (root / "zero.mp4").write_bytes(b"")
+    (root / "random.mp4").write_bytes(np.random.default_rng(0).bytes(5000))
+    (root / "text.mp4").write_text("not a video")
+    (root / "trunc.mp4").write_bytes(footage("d12.mp4").read_bytes()[:20000])
+    shutil.copy(footage("d12.mp4"), root / "audio_only.m4a")
+    _audio_only(footage("d12.mp4"), root / "voice.mp4")
+    return root
+
+
+def _audio_only(src, dst) -> None:
+    import av
+
+    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
+        stream = out.add_stream_from_template(inp.streams.audio[0])
+        for packet in inp.demux(inp.streams.audio[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                out.mux(packet)
+
+
+def _run(*args) -> str:
+    result = CliRunner().invoke(curate, [str(a) for a in args], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_probe_split_score_filter_report(raw, tmp_path):
+    out = tmp_path / "m"
+    _run("probe", raw, "--out", out / "probe.parquet", "--include", "*.mp4")
+    probe = read_manifest(out / "probe.parquet").df.set_index("source")
+    assert len(probe) == 10  # every .mp4 has a row (the .m4a was not included)
+    assert (
+        probe.loc[["zero.mp4", "random.mp4", "text.mp4", "trunc.mp4", "voice.mp4"], "status"]
+        == "error"
+    ).all()
+    assert "0 bytes" in probe.loc["zero.mp4", "error"]
+    assert "audio-only" in probe.loc["voice.mp4", "error"]
+    assert probe.loc["talk.mp4", "has_audio"] and not probe.loc["sub/ünï cødé.mp4", "has_audio"]
+    assert probe.loc["talk.mp4", "fps"] == 25 and probe.loc["talk.mp4", "num_frames"] == 55
+
+    _run(
+        "split",
+        out / "probe.parquet",
+        "--out",
+        out / "split.parquet",
+        "--min-len",
+        1,
+        "--max-len",
+        1.5,
+    )
+    split = read_manifest(out / "split.parquet").df
+    talk = split[split["source"] == "talk.mp4"]
+    assert len(talk) == 2 and np.allclose(talk["end_s"] - talk["start_s"], 1.1)
+    assert split.loc[split["source"] == "one_frame.mp4", "error"].str.contains("no scene").all()
+    assert set(probe.index) == set(split["source"])  # no source lost
+
+    _run("score", out / "split.parquet", "--out", out / "score.parquet", "--scorers", FAST)
+    scored = read_manifest(out / "score.parquet").df
+    assert len(scored) == len(split) and not (out / "score.parquet.parts").exists()
+    ok = scored[scored["status"] == "ok"]
+    assert ok["quality_version"].eq("1").all()
+    assert ok["sharpness"].gt(0).sum() == len(ok) - 2  # the black 8x8 clip has no detail
+    assert ok.loc[ok["source"] == "tiny.mp4", "sharpness"].eq(0).all()
+    by_source = ok.groupby("source")["speech_activity"].max()
+    assert by_source["talk.mp4"] > 0.5 and by_source["silent.mp4"] == 0.0
+    assert np.isnan(by_source["sub/ünï cødé.mp4"])  # no audio stream: unknown, not zero
+    assert scored.loc[scored["status"] == "error", "quality_version"].isna().all()
+
+    _run("filter", out / "score.parquet", "--out", out / "filter.parquet")
+    flt = read_manifest(out / "filter.parquet").df
+    assert len(flt) == len(scored)
+    silent = flt[flt["source"] == "silent.mp4"].iloc[0]
+    assert not silent["eligible_audio"] and "speech_activity" in silent["reject_reason"]
+    assert not flt.loc[flt["status"] == "error", "eligible_text_ref"].any()
+
+    _run("report", out / "filter.parquet", "--out", out / "report.html")
+    page = (out / "report.html").read_text()
+    assert "data:image/png;base64" in page and "sharpness" in page and "ünï cødé.mp4" in page
+
+
+def test_usage_errors_exit_non_zero(raw, tmp_path):
+    runner = CliRunner()
+    bad = runner.invoke(
+        curate, ["score", str(raw / "text.mp4"), "--out", str(tmp_path / "x.parquet")]
+    )
+    assert bad.exit_code != 0 and "expected an omni manifest" in bad.output
+    _run("probe", raw, "--out", tmp_path / "p.parquet", "--include", "talk.mp4")
+    bad = runner.invoke(
+        curate, ["score", str(tmp_path / "p.parquet"), "--out", "o.parquet", "--scorers", "nope"]
+    )
+    assert bad.exit_code != 0 and "unknown scorers" in bad.output
+    (tmp_path / "t.yaml").write_text("min_sharpnes: 3\n")
+    bad = runner.invoke(
+        curate,
+        [
+            "filter",
+            str(tmp_path / "p.parquet"),
+            "--out",
+            "o.parquet",
+            "--config",
+            str(tmp_path / "t.yaml"),
+        ],
+    )
+    assert bad.exit_code != 0 and "min_sharpnes" in bad.output
+
+
+def test_interrupted_score_resumes_to_the_same_manifest(raw, tmp_path, monkeypatch):
+    from omni.curation import runner
+
+    _run("probe", raw, "--out", tmp_path / "p.parquet")
+    _run(
+        "split",
+        tmp_path / "p.parquet",
+        "--out",
+        tmp_path / "s.parquet",
+        "--min-len",
+        0.5,
+        "--max-len",
+        1,
+    )
+    _run("score", tmp_path / "s.parquet", "--out", tmp_path / "full.parquet", "--scorers", FAST)
+
+    real_flush, calls = runner._flush, []
+
+    def dying_flush(out, rows):  # the process dies after the first part is on disk
+        if calls:
+            raise SystemError("killed")
+        calls.append(len(rows))
+        real_flush(out, rows)
+
+    monkeypatch.setattr(runner, "_flush", dying_flush)
+    monkeypatch.setattr(runner.run_rows, "__defaults__", (1, "local", 2, "scoring"))
+    with pytest.raises(SystemError, match="killed"):
+        CliRunner().invoke(
+            curate,
+            [
+                "score",
+                str(tmp_path / "s.parquet"),
+                "--out",
+                str(tmp_path / "r.parquet"),
+                "--scorers",
+                FAST,
+            ],
+            catch_exceptions=False,
+        )
+    assert len(list((tmp_path / "r.parquet.parts").glob("part-*.parquet"))) == 1
+    monkeypatch.setattr(runner, "_flush", real_flush)
+    output = _run(
+        "score", tmp_path / "s.parquet", "--out", tmp_path / "r.parquet", "--scorers", FAST
+    )
+    full = read_manifest(tmp_path / "full.parquet").df
+    resumed = read_manifest(tmp_path / "r.parquet").df
+    pd.testing.assert_frame_equal(full, resumed)
+    scored_now = int(output.split("scored now")[1].split()[1])
+    assert scored_now == (full["status"] == "ok").sum() - 2  # the 2 rows of the part were kept
+    # re-running on the output skips everything: same versions
+    again = _run(
+        "score", tmp_path / "r.parquet", "--out", tmp_path / "r2.parquet", "--scorers", FAST
+    )
+    assert int(again.split("scored now")[1].split()[1]) == 0
