@@ -97,7 +97,11 @@ class FrechetDistance(Metric):
         cov = (outer - n * torch.outer(mean, mean)) / (n - 1)
         return mean, cov, n
 
-    def compute(self) -> Tensor:
+    def value(self) -> float:
+        """The distance from this process's current states (inside `sync_context` for all)."""
         mu_r, sigma_r, _ = self.stats(real=True)
         mu_f, sigma_f, _ = self.stats(real=False)
-        return torch.tensor(frechet_distance(mu_f, sigma_f, mu_r, sigma_r), dtype=torch.float64)
+        return frechet_distance(mu_f, sigma_f, mu_r, sigma_r)
+
+    def compute(self) -> Tensor:
+        return torch.tensor(self.value(), dtype=torch.float64)

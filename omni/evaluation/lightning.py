@@ -1,0 +1,108 @@
+"""`omni test --ckpt CKPT --data test.parquet`: the metrics inside Lightning's test loop.
+
+`MetricsHook` implements omni.training.hooks.TestHook. Every test batch is generated with
+`module.sample(batch)` (EMA weights) and each generated window is scored beside its real window,
+with the same per-video pass as the folder mode; FID/FVD features go into `FrechetDistance`
+accumulators whose sums torchmetrics reduces across processes, per-video rows are gathered to
+rank 0, which writes the same metrics.json and report.html. So the test set spreads over GPUs.
+
+Batches come from omni's datamodule: "video" (B, 3, F, H, W) in [-1, 1] and "clip_id"; the sync
+metrics also need the window's waveform, "wave" (B, N) at 16 kHz, and its frame rate "fps"
+(else `EvalOptions.fps`). Without "wave" they are recorded as not computable, per video.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from einops import rearrange
+
+from omni.evaluation.extractors import EvalOptions, load_extractors
+from omni.evaluation.frechet import FrechetDistance
+from omni.evaluation.results import summarise, write_outputs
+from omni.evaluation.scoring import VideoResult, score_video
+from omni.evaluation.video import array_video
+
+
+def to_frames(video: torch.Tensor) -> np.ndarray:
+    """(3, F, H, W) in [-1, 1] → uint8 frames (F, H, W, 3)."""
+    x = ((video.detach().float().cpu() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+    return rearrange(x, "c f h w -> f h w c").numpy()
+
+
+class MetricsHook:
+    """Feeds omni's evaluation metrics from Lightning's test loop (see module docstring)."""
+
+    def __init__(self, options: EvalOptions, out: str | Path) -> None:
+        self.options = options
+        self.out = Path(out)
+        self.ex = load_extractors(options)
+        self.fid = FrechetDistance(2048) if self.ex.inception is not None else None
+        self.fvd = FrechetDistance(400) if self.ex.i3d is not None else None
+        self.videos: list[tuple[str, dict[str, VideoResult]]] = []
+        self.metrics: dict | None = None
+
+    def on_test_start(self, module) -> None:
+        self.options.device = str(module.device)
+        for net in (self.ex.inception, self.ex.i3d, self.ex.syncnet):
+            if net is not None:
+                net.to(module.device)
+
+    def test_step(self, module, batch: dict, batch_idx: int) -> None:
+        generated = module.sample(batch)  # (B, 3, F, H, W) in [-1, 1]
+        fps = batch.get("fps")
+        for i, clip_id in enumerate(batch["clip_id"]):
+            rate = float(fps[i]) if fps is not None else self.options.fps
+            wave = batch.get("wave")
+            wave = None if wave is None else wave[i].detach().float().cpu().numpy()
+            results = {}
+            for side, video in (("generated", generated[i]), ("real", batch["video"][i])):
+                src = array_video(
+                    str(clip_id), to_frames(video), rate, wave, chunk=self.options.batch
+                )
+                results[side] = self._feed(score_video(src, self.ex), real=side == "real")
+            self.videos.append((str(clip_id), results))
+
+    def _feed(self, result: VideoResult, real: bool) -> VideoResult:
+        for metric, features in ((self.fid, result.fid), (self.fvd, result.fvd)):
+            if metric is not None and features is not None and len(features):
+                metric.update(torch.from_numpy(features), real=real)
+        result.fid = result.fvd = None  # the sums keep what the distance needs
+        return result
+
+    def on_test_end(self, module) -> None:
+        videos = _gather(self.videos)
+        metrics = summarise(videos, self.ex, self.fid, self.fvd)
+        metrics.update(generated=f"checkpoint test set ({len(videos)} windows)", real="test set")
+        for name, record in metrics["metrics"].items():
+            if record.get("status") == "ok":
+                module.log(f"test/{name}", float(record["value"]), rank_zero_only=True)
+        if getattr(module, "global_rank", 0) == 0:
+            write_outputs(self.out, metrics, videos)
+        self.metrics = metrics
+
+
+def _gather(videos: list) -> list:
+    """Every process's per-video results, in rank order (the list itself without DDP)."""
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return videos
+    parts: list = [None] * torch.distributed.get_world_size()
+    torch.distributed.all_gather_object(parts, videos)
+    return [v for part in parts for v in part]
+
+
+def evaluate_checkpoint(
+    ckpt: Path, data: Path | None, out: Path, options: EvalOptions, stage: str = "audio"
+) -> dict:
+    """Run Lightning's test loop on `data` with `ckpt`, scoring through a MetricsHook."""
+    if data is None:
+        raise ValueError("--ckpt needs --data test.parquet (the test manifest to generate)")
+    try:
+        from omni.training.lightning_cli import run_test
+    except ImportError as err:
+        raise ValueError(f"--ckpt mode needs omni.training.lightning_cli ({err})") from err
+    hook = MetricsHook(options, out)
+    run_test(str(ckpt), [str(data)], stage=stage, hook=hook)
+    return hook.metrics

@@ -1,0 +1,73 @@
+"""The test-loop hook: generated and real windows scored per batch, outputs written at the end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from omni.evaluation.extractors import EvalOptions
+from omni.evaluation.lightning import MetricsHook, evaluate_checkpoint, to_frames
+
+PLUGIN = """
+def mean_level(frames):
+    return frames.reshape(len(frames), -1).mean(axis=1)
+"""
+
+
+class FakeModule:
+    """What the hook uses of omni's LightningModule: device, sample(batch), log."""
+
+    device = torch.device("cpu")
+    global_rank = 0
+
+    def __init__(self) -> None:
+        self.logged: dict[str, float] = {}
+
+    def sample(self, batch: dict) -> torch.Tensor:
+        return batch["video"] * 0.5  # "generated": the real window, contrast halved
+
+    def log(self, name: str, value: float, **kwargs) -> None:
+        self.logged[name] = value
+
+
+def test_hook_scores_each_window_against_its_real_window(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "level_plugin.py").write_text(PLUGIN)
+    monkeypatch.syspath_prepend(tmp_path)
+    options = EvalOptions(
+        hands=False, landmark_sync=False, scorers=("iqa=level_plugin:mean_level",)
+    )
+    hook = MetricsHook(options, tmp_path / "out")
+    module = FakeModule()
+    hook.on_test_start(module)
+    gen = torch.Generator().manual_seed(0)
+    for step in range(2):
+        video = torch.rand(2, 3, 9, 32, 48, generator=gen) * 2 - 1  # (B, 3, F, H, W)
+        batch = {"video": video, "clip_id": [f"c{step}a", f"c{step}b"]}
+        hook.test_step(module, batch, step)
+    hook.on_test_end(module)
+
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert [v["name"] for v in metrics["videos"]] == ["c0a", "c0b", "c1a", "c1b"]
+    row = metrics["videos"][0]
+    assert row["generated"]["frames"] == 9 and row["generated"]["audio"] == "none"
+    # the halved contrast pulls every pixel towards 127.5
+    assert abs(row["generated"]["iqa"] - 127.5) < abs(row["real"]["iqa"] - 127.5)
+    assert metrics["metrics"]["iqa"]["videos"] == 4
+    assert module.logged["test/iqa"] == pytest.approx(metrics["metrics"]["iqa"]["value"])
+    assert metrics["metrics"]["fid"]["status"] == "unavailable"
+    assert (tmp_path / "out" / "report.html").exists()
+
+
+def test_frames_conversion_and_missing_manifest() -> None:
+    video = torch.tensor([-1.0, 0.0, 1.0]).reshape(1, 3, 1, 1).expand(3, 3, 1, 1)
+    frames = to_frames(video)
+    assert frames.shape == (3, 1, 1, 3) and frames.dtype == np.uint8
+    assert frames[:, 0, 0, 0].tolist() == [0, 128, 255]
+    with pytest.raises(ValueError, match="--data"):
+        evaluate_checkpoint(Path("x.ckpt"), None, Path("out"), EvalOptions())
