@@ -69,7 +69,9 @@ def _speech(footage, name: str, tmp_path, shifts: tuple[int, ...]) -> dict:
     return {"mouth": mouth, "audio": audio, "sync": out}
 
 
-@pytest.mark.parametrize("name", ["talk_news_a.mp4", "talk_news_b.mp4"])
+@pytest.mark.parametrize(
+    "name", [pytest.param("talk_news_a.mp4", marks=pytest.mark.slow), "talk_news_b.mp4"]
+)
 def test_shifted_speech_is_found_within_one_frame(footage, tmp_path, name):
     result = _speech(footage, name, tmp_path, (-3, 3))
     assert not np.isnan(result["mouth"]).any()

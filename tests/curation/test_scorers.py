@@ -1,0 +1,86 @@
+"""Scorers on real footage: one decode feeds all; values are what the footage shows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from omni.curation.score import score_task
+from omni.curation.scorers import DEFAULT_SCORERS, ScoreConfig, pose_jitter, speech_activity
+from omni.pose import load_keypoints
+
+
+def _task(path, tmp_path, scorers=DEFAULT_SCORERS, start=0.0, end=2.4) -> dict:
+    config = ScoreConfig(keypoints_dir=str(tmp_path / "kp"))
+    return {
+        "clip_id": "c1",
+        "path": str(path),
+        "start_s": start,
+        "end_s": end,
+        "scorers": list(scorers),
+        "config": config.__dict__,
+    }
+
+
+def test_default_scorers_on_a_talking_head(footage, tmp_path):
+    out = score_task(_task(footage("talk_news_b.mp4"), tmp_path))
+    assert out["score_error"] is None
+    assert out["face_present"] == 1.0 and out["face_count"] == 1.0
+    assert 0.05 < out["face_area"] < 0.6 and out["face_yaw"] < 30
+    assert out["sync_method"] == "landmark" and abs(out["sync_offset"]) <= 2
+    assert out["speech_activity"] > 0.5 and out["aesthetic"] is None
+    kp, times = load_keypoints(out["keypoints_path"])
+    assert len(kp) == 30 and np.allclose(np.diff(times), 2 / 25)  # every 2nd frame at 25 fps
+    assert out["pose_hands"] == 0.0  # hands are out of frame in this shot
+    assert all(out[f"{n}_version"] for n in DEFAULT_SCORERS)
+
+
+def test_decode_failure_is_a_reason(tmp_path):
+    (tmp_path / "bad.mp4").write_text("text")
+    out = score_task(_task(tmp_path / "bad.mp4", tmp_path))
+    assert out["status"] == "error" and out["error"].startswith("decode:")
+
+
+def test_pure_measures():
+    xy = np.zeros((5, 2, 2))
+    xy[:, 0, 0] = [0.0, 0.1, 0.2, 0.3, 0.4]  # constant speed: no jitter
+    xy[:, 1, 0] = [0.0, 0.1, 0.0, 0.1, 0.0]  # zig-zag: 0.2 per step²
+    conf = np.ones((5, 2))
+    assert pose_jitter(xy[:, :1], conf[:, :1]) == pytest.approx(0.0, abs=1e-12)
+    assert pose_jitter(xy[:, 1:], conf[:, 1:]) == pytest.approx(0.2)
+    assert pose_jitter(xy, np.zeros((5, 2))) is None
+    t = np.arange(16000 * 2) / 16000
+    burst = np.where(t < 0.5, np.sin(2 * np.pi * 800 * t), 0.0)
+    assert speech_activity(burst, 16000, 25) == pytest.approx(0.25, abs=0.03)
+    assert speech_activity(np.zeros(16000), 16000, 25) == 0.0
+
+
+@pytest.mark.slow
+def test_ray_engine_gives_the_same_manifest(footage, tmp_path):
+    from click.testing import CliRunner
+
+    from omni.curation.cli import curate
+    from omni.manifest import read_manifest
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for name in ("d0.mp4", "talk_news_b.mp4"):
+        (raw / name).write_bytes(footage(name).read_bytes())
+    (raw / "bad.mp4").write_text("x")
+    runner = CliRunner()
+    args = ["--scorers", "quality,motion,speech"]
+    assert (
+        runner.invoke(curate, ["probe", str(raw), "--out", str(tmp_path / "p.parquet")]).exit_code
+        == 0
+    )
+    for engine, workers in (("local", "1"), ("ray", "2")):
+        result = runner.invoke(
+            curate,
+            ["score", str(tmp_path / "p.parquet"), "--out", str(tmp_path / f"{engine}.parquet"),
+             "--engine", engine, "--workers", workers, *args],
+            catch_exceptions=False,
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+    local = read_manifest(tmp_path / "local.parquet").df
+    ray = read_manifest(tmp_path / "ray.parquet").df
+    assert local.equals(ray) and local["sharpness"].notna().sum() == 2
