@@ -1,0 +1,1 @@
+"""Provenance for generated videos: invisible watermark, metadata record, C2PA, verification."""
