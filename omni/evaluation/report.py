@@ -95,15 +95,20 @@ def _bars(metrics: dict) -> str:
     keys = [k for k in _ROW_KEYS[2:] if any(_num(v.get("generated", {}).get(k)) for v in videos)]
     if not keys or not videos:
         return ""
-    fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 2.8), squeeze=False)
+    cols = min(4, len(keys))
+    rows = -(-len(keys) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.9 * rows), squeeze=False)
+    for ax in axes.flat[len(keys) :]:
+        ax.axis("off")
     x = np.arange(len(videos))
-    for ax, key in zip(axes[0], keys, strict=True):
+    for ax, key in zip(axes.flat, keys, strict=False):
         for shift, side in ((-0.2, "generated"), (0.2, "real")):
             values = [_num(v.get(side, {}).get(key)) or np.nan for v in videos]
             ax.bar(x + shift, values, width=0.4, label=side)
         ax.set_title(key, fontsize=9)
         ax.set_xticks(x, [v["name"] for v in videos], rotation=60, fontsize=7)
     axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
     return _png(fig)
 
 
