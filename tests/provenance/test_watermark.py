@@ -7,16 +7,13 @@ import numpy as np
 import pytest
 from imwatermark.dwtDctSvd import EmbedDwtDctSvd
 
-from omni.media import read_video
 from omni.provenance import watermark as wm
 from omni.provenance.watermark import Payload, detect_watermark, watermark_frames
 
 
-@pytest.fixture(scope="module")
-def clip(fixtures_dir) -> np.ndarray:
-    """12 real frames, 256x256 (a centre crop of a talking head)."""
-    frames = read_video(fixtures_dir / "footage" / "talk_news_b.mp4", max_frames=12).frames
-    return np.ascontiguousarray(frames[:, 134:390, 134:390])
+@pytest.fixture
+def clip(small_clip: np.ndarray) -> np.ndarray:
+    return small_clip
 
 
 def test_payload_bits_round_trip() -> None:
