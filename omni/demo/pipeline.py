@@ -46,6 +46,7 @@ class DemoRun:
     effects: dict[str, list[Effect]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     videos: list[tuple[str, Path]] = field(default_factory=list)
+    commands: list[str] = field(default_factory=list)
 
     @property
     def out(self) -> Path:
@@ -90,9 +91,30 @@ def step_calibration(run: DemoRun) -> str:
     return f"{len(samples)} held-out clips measured"
 
 
+def step_curate(run: DemoRun) -> str:
+    """`omni curate probe → score → filter → report`; the curated manifests feed training."""
+    from omni.demo.curate import curate, eligibility
+
+    found = curate(run.out / "data", run.out / "curate", workers=2, fps=25.0, log=run.commands)
+    run.outputs |= {
+        "curated train manifest": found["train"],
+        "curated held-out manifest": found["heldout"],
+        "curation report": found["report"],
+    }
+    counts = eligibility(found["curated"])
+    train = counts.loc["train"] if "train" in counts.index else None
+    if train is None:
+        return "no train rows curated"
+    return (
+        f"train clips eligible: text+ref {train.eligible_text_ref}, audio {train.eligible_audio}, "
+        f"pose {train.eligible_pose}"
+    )
+
+
 STEPS: list[Step] = [
     Step("data", step_data),
     Step("calibration", step_calibration, needs=("data",)),
+    Step("curate", step_curate, needs=("data",)),
 ]
 
 
@@ -127,6 +149,7 @@ def run_demo(config: DemoConfig, steps: list[Step] | None = None) -> DemoRun:
         "effects": {title: [e.to_dict() for e in found] for title, found in run.effects.items()},
         "outputs": {k: str(v) for k, v in run.outputs.items()},
         "notes": run.notes,
+        "commands": run.commands,
     }
     run.outputs["summary (demo.json)"] = write_json(config.out / "demo.json", summary)
     report = write_html(

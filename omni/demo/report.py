@@ -93,6 +93,7 @@ def write_html(
     links: dict[str, Path],
     videos: list[tuple[str, Path]],
     notes: list[str],
+    commands: list[str] = (),
 ) -> Path:
     """One self-contained page (relative links) that opens from disk."""
     base = path.parent
@@ -121,6 +122,8 @@ def write_html(
         parts.append(
             "<ul>" + "".join(f"<li class='note'>{html.escape(n)}</li>" for n in notes) + "</ul>"
         )
+    if commands:
+        parts.append("<h2>Commands run</h2><pre>" + html.escape("\n".join(commands)) + "</pre>")
     if links:
         parts.append("<h2>Outputs</h2><ul>")
         parts += [f"<li>{_link(p, base, name)}</li>" for name, p in links.items()]

@@ -55,6 +55,7 @@ __all__ = [
 ]
 
 SYNTH_VERSION = 3
+COLUMN_PREFIX = "synth_"  # the generator's own columns (registered below on import)
 SPLITS = ("train", "heldout")
 DEFAULT_MIX = {"face": 0.6, "portrait": 0.15, "body": 0.25}
 
