@@ -31,24 +31,6 @@ from omni.datamodules.dataset import AudioFn, ClipDataset, SampleSpec, collate
 log = logging.getLogger(__name__)
 
 
-class LazyWav2Vec2:
-    """wav2vec2 features built on first call, so dataloader workers each load their own copy."""
-
-    def __init__(self, path: str, layers: tuple[int, ...] | None) -> None:
-        self.path, self.layers = path, layers
-        self._encoder = None
-
-    def __call__(self, wave: np.ndarray, sr: int, fps: float, num_frames: int) -> np.ndarray:
-        if self._encoder is None:
-            from omni.model.audio import Wav2Vec2Features
-
-            self._encoder = Wav2Vec2Features(self.path, self.layers)
-        return self._encoder(wave, sr, fps, num_frames)
-
-    def __getstate__(self) -> dict:
-        return {"path": self.path, "layers": self.layers, "_encoder": None}
-
-
 def _val_mask(clip_ids: list[str], fraction: float) -> np.ndarray:
     """Hold out clips by a hash of their id: stable under reordering and added manifests."""
     if fraction <= 0 or len(clip_ids) < 2:
@@ -79,6 +61,7 @@ class OmniDataModule(pl.LightningDataModule):
             generated once and reused from its cache folder.
         val_manifests: validation manifests; None = hold out `val_fraction` of the clips.
         val_fraction: share of clips held out for validation when `val_manifests` is None.
+        test_manifests: manifests of `omni test --ckpt` / the predict loop (every ok clip).
         num_frames: frames per window, 1 + 4k.
         fps: sampling frame rate; None = each clip's own rate.
         resolution: side of the square bucket; other buckets keep about resolution**2 pixels.
@@ -91,9 +74,6 @@ class OmniDataModule(pl.LightningDataModule):
         missing_eligibility: how to treat a clip whose eligibility flag is null.
         keypoints_column: manifest column naming each clip's keypoint side file.
         audio_sr: sample rate the audio is read at before feature extraction.
-        audio_encoder: local `transformers` wav2vec2 folder for audio features; None = the
-            default log-mel features (omni.model.audio).
-        audio_layers: wav2vec2 hidden layers to concatenate; None = all transformer layers.
         pose_sigma: heatmap Gaussian width in pixels of the bucket resolution.
         cache_dir: feature cache folder (latents + audio features); None = decode raw video.
         cache_windows: windows per clip stored in the cache (training picks one per epoch).
@@ -105,6 +85,7 @@ class OmniDataModule(pl.LightningDataModule):
         manifests: list[str] | None = None,
         val_manifests: list[str] | None = None,
         val_fraction: float = 0.1,
+        test_manifests: list[str] | None = None,
         num_frames: int = 9,
         fps: float | None = 25.0,
         resolution: int = 32,
@@ -117,8 +98,6 @@ class OmniDataModule(pl.LightningDataModule):
         missing_eligibility: MissingEligibility = "ineligible",
         keypoints_column: str = "keypoints_path",
         audio_sr: int = 16000,
-        audio_encoder: str | None = None,
-        audio_layers: tuple[int, ...] | None = None,
         pose_sigma: float = 2.0,
         cache_dir: str | None = None,
         cache_windows: int = 4,
@@ -135,13 +114,14 @@ class OmniDataModule(pl.LightningDataModule):
             audio_sr=audio_sr,
             pose_sigma=pose_sigma,
         )
-        self.audio_fn: AudioFn | None = (
-            LazyWav2Vec2(audio_encoder, audio_layers) if audio_encoder else None
-        )
+        self.audio_fn: AudioFn | None = None
+        """Per-frame audio features; set from the LightningModule's model (its `audio_encoder()`),
+        else omni.model.audio's default log-mel."""
         self.encoder: tuple[EncodeFn, str] | None = None
         """(encode, fingerprint) used to build the cache; set from the LightningModule."""
         self.train_table: ClipTable | None = None
         self.val_table: ClipTable | None = None
+        self.test_table: ClipTable | None = None
         self._train_sampler: BucketBatchSampler | None = None
         self._cached: dict[str, CachedClipDataset] = {}
         self._resume: tuple[int, int] | None = None
@@ -179,9 +159,13 @@ class OmniDataModule(pl.LightningDataModule):
         return table
 
     def setup(self, stage: str | None = None) -> None:
+        if stage in ("test", "predict"):
+            self._setup_test()
+            return
         if self.train_table is not None:
             return
         self._check_trainer()
+        self._take_audio_encoder()
         table = self._load(self._manifests())
         if self.hparams.val_manifests is not None:
             self.train_table = table
@@ -192,10 +176,26 @@ class OmniDataModule(pl.LightningDataModule):
         if self.hparams.cache_dir is not None:
             self._prepare_cache()
 
+    def _setup_test(self) -> None:
+        if self.test_table is not None:
+            return
+        self._take_audio_encoder()
+        if not self.hparams.test_manifests:
+            raise ValueError(
+                "the test and predict loops read data.test_manifests; expected a list of "
+                "manifests, got none"
+            )
+        self.test_table = self._load(list(self.hparams.test_manifests))
+
     # -- cache -----------------------------------------------------------------------------
     def _audio_id(self) -> str:
-        hp = self.hparams
-        return f"wav2vec2:{hp.audio_encoder}:{hp.audio_layers}" if hp.audio_encoder else "log-mel"
+        fn = self.audio_fn
+        if fn is None:
+            return "log-mel-default"
+        detail = getattr(fn, "__dict__", {})
+        keep = {k: v for k, v in detail.items() if isinstance(v, int | float | str | tuple)}
+        source = getattr(getattr(getattr(fn, "model", None), "config", None), "_name_or_path", "")
+        return f"{type(fn).__name__}:{getattr(fn, '__name__', '')}:{source}:{sorted(keep.items())}"
 
     def cache_writer(self, table: ClipTable, name: str) -> CacheWriter:
         """The writer of the cache of `table` (train or val) under `cache_dir/name`."""
@@ -233,6 +233,13 @@ class OmniDataModule(pl.LightningDataModule):
             if len(cached.failed):
                 log.warning("cache %s: %d windows failed to decode", name, len(cached.failed))
             self._cached[name] = cached
+
+    def _take_audio_encoder(self) -> None:
+        """Use the model's own audio features, so data and model always agree on them."""
+        module = self.trainer.lightning_module if self.trainer is not None else None
+        encoder = getattr(module, "audio_encoder", None)
+        if self.audio_fn is None and encoder is not None:
+            self.audio_fn = encoder()
 
     def _check_trainer(self) -> None:
         trainer = self.trainer
@@ -319,14 +326,44 @@ class OmniDataModule(pl.LightningDataModule):
         )
         return self._loader(self._dataset(self.val_table, False), sampler)
 
+    def test_dataloader(self) -> DataLoader:
+        """Every test clip once, fixed window (as validation), one rank's share."""
+        assert self.test_table is not None, "call setup('test') first"
+        world, rank = self._world()
+        sampler = BucketBatchSampler(
+            self.test_table.groups(len(self.buckets)),
+            self.hparams.batch_size,
+            num_replicas=world,
+            rank=rank,
+            shuffle=False,
+            drop_last=False,
+        )
+        return self._loader(self._dataset(self.test_table, False), sampler)
+
+    def predict_dataloader(self) -> DataLoader:
+        """Every test clip once, one per batch (Lightning re-wraps the predict sampler)."""
+        assert self.test_table is not None, "call setup('predict') first"
+        return DataLoader(
+            self._dataset(self.test_table, False),
+            batch_size=1,
+            num_workers=self.hparams.num_workers,
+            collate_fn=collate,
+        )
+
     # -- resume ----------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        """Data position saved in checkpoints: the epoch and the batches it has consumed."""
+        """Data position saved in checkpoints: the epoch in progress and its consumed batches.
+
+        A checkpoint written after its epoch ended (or at the end of fit) resumes with the next
+        epoch from its start, as Lightning's loops do, so it records no batches to skip.
+        """
         trainer = self.trainer
         if trainer is None:
             return {}
-        progress = trainer.fit_loop.epoch_loop.batch_progress.current
-        return {"epoch": trainer.current_epoch, "batches_done": progress.processed}
+        epochs = trainer.fit_loop.epoch_progress.current
+        in_progress = epochs.started > epochs.processed
+        batches = trainer.fit_loop.epoch_loop.batch_progress.current.processed
+        return {"epoch": epochs.processed, "batches_done": batches if in_progress else 0}
 
     def load_state_dict(self, state: dict) -> None:
         if state:

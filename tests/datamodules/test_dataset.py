@@ -1,12 +1,17 @@
 import numpy as np
+import pandas as pd
+import pyarrow as pa
 import pytest
 import torch
 from grey_clips import rms_per_frame
 
 from omni.datamodules.buckets import make_buckets
-from omni.datamodules.clips import load_clips
+from omni.datamodules.clips import ClipTable, load_clips
 from omni.datamodules.conditions import ConditionRatios
 from omni.datamodules.dataset import ClipDataset, SampleSpec, collate
+from omni.manifest import read_manifest, register_columns, write_manifest
+from omni.media import probe, read_video
+from omni.pose import NUM_KEYPOINTS, Keypoints, save_keypoints
 
 BUCKETS = tuple(make_buckets(32, [1.0, 1.5]))
 
@@ -82,13 +87,8 @@ def test_num_frames_must_be_one_plus_4k():
 
 def test_real_footage_window(footage):
     """d12.mp4: a 512x512 talking clip with AAC audio; the window seeks to 4 s."""
-    from omni.datamodules.clips import ClipTable
-    from omni.media import probe, read_video
-
     path = footage("d12.mp4")
     info = probe(path)
-    import pandas as pd
-
     df = pd.DataFrame([{
         "clip_id": "d12", "path": str(path), "keypoints": None, "start_s": 4.0,
         "end_s": 4.0 + 10 / 25, "fps": info.fps, "fps_t": 25.0, "n_frames": 10,
@@ -105,3 +105,38 @@ def test_real_footage_window(footage):
     expected = torch.from_numpy(direct.frames).float() / 127.5 - 1
     assert torch.allclose(sample["video"].permute(1, 2, 3, 0), expected)
     assert sample["audio"].abs().sum() > 0  # speech
+
+
+def test_pose_heatmaps_follow_keypoints_through_crop(grey_manifest, tmp_path):
+    """Nose keypoint at x = 0.1 + 0.02 i in frame i; square bucket crops the 48x32 clip."""
+
+    xy = np.full((30, NUM_KEYPOINTS, 2), np.nan, np.float32)
+    conf = np.zeros((30, NUM_KEYPOINTS), np.float32)
+    xy[:, 0, 0] = 0.1 + 0.02 * np.arange(30) + 1 / 6  # +1/6: the crop cuts 8 of 48 px each side
+    xy[:, 0, 1] = 0.5
+    conf[:, 0] = 1.0
+    save_keypoints(tmp_path / "c0.npz", Keypoints(xy, conf), np.arange(30) / 25)
+    manifest = read_manifest(grey_manifest)
+    df = manifest.df.assign(
+        source=[manifest.resolve(s) for s in manifest.df["source"]],
+        eligible_pose=True,
+        keypoints_path=[str(tmp_path / "c0.npz")] * len(manifest.df),
+    )
+    register_columns(pa.field("keypoints_path", pa.string()))
+    path = write_manifest(pd.DataFrame(df), tmp_path / "m.parquet")
+    buckets = ((32, 32),)
+    table = load_clips([str(path)], 9, 25.0, buckets)
+    spec = SampleSpec(num_frames=9, buckets=buckets, load=("text", "ref", "audio", "pose"))
+    ds = ClipDataset(table, spec, ConditionRatios(pose=1.0), train=True, audio_fn=rms_per_frame)
+    sample = ds.load(0, epoch=3)
+    heat = sample["pose"]
+    assert heat.shape == (17, 9, 32, 32)
+    assert sample["active"].tolist() == [True, True, True, True]
+    start = _frame_index(sample["video"])[0]
+    nose = heat[0]  # (T, H, W)
+    cols = nose.amax(dim=1).argmax(dim=1).numpy()  # peak column per frame
+    # x in the crop = (x_full * 48 - 8) / 32; the peak pixel is the one whose centre is nearest
+    expected = np.floor((0.1 + 0.02 * (start + np.arange(9)) + 1 / 6) * 48 - 8).astype(int)
+    assert np.abs(cols - expected).max() <= 1
+    assert nose.amax() == pytest.approx(1.0, abs=0.05)
+    assert heat[1:].abs().sum() == 0  # no other joint

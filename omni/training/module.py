@@ -1,0 +1,264 @@
+"""`OmniModule`: the LightningModule of the t2v / text_ref / audio / pose stages.
+
+One step: encode the window and its reference with the (frozen) VAE unless the batch comes from
+the feature cache; encode captions; draw each sample's noise and timestep from its `key`; run the
+MMDiT on x_t with the sample's condition masks; the loss is the velocity MSE on the noisy video
+tokens only (the reference tokens are clean context). Logged: `train/loss`, the loss per
+condition mix (`train/loss_mix/<mix>`), the mix fractions (`mix/<mix>`), skipped clips.
+Validation runs with the EMA weights at fixed timesteps (`val/loss`, `val/loss_t<t>`).
+"""
+
+from __future__ import annotations
+
+import csv
+import fnmatch
+import logging
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from torch import Tensor
+
+from omni.datamodules.conditions import CONDITIONS, mix_counts
+from omni.model.conditions import Conditions
+from omni.model.flow import TimestepSampler, sample_path
+from omni.model.sampler import FlowSampler, GuidanceTerm
+from omni.training.ema import EMA
+from omni.training.hooks import TestHook
+from omni.training.loss import loss_by_mix, per_sample_mse, seeded_noise, seeded_timesteps
+from omni.training.network import NetworkConfig, build_network, load_init
+from omni.training.optim import adamw_with_warmup
+
+log = logging.getLogger(__name__)
+
+
+class OmniModule(pl.LightningModule):
+    """Flow matching of the conditioned MMDiT with omni-condition dropout.
+
+    Args:
+        preset: MMDiT size preset (omni.model.presets).
+        network: VAE, text encoder and MMDiT overrides (see `NetworkConfig`).
+        trainable: glob patterns of parameter names that train (`mmdit.*`, `text.*`, ...);
+            everything else is frozen. The VAE never trains here (`--stage vae` trains it).
+        init_from: checkpoint of the previous stage; its EMA weights initialise the model and
+            parameters it lacks (new condition paths) keep their zero initialisation.
+        lr: AdamW peak learning rate.
+        weight_decay: AdamW weight decay.
+        betas: AdamW betas.
+        warmup_steps: linear learning-rate warm-up from 0.
+        ema_decay: decay of the EMA weights (used for validation, samples and export).
+        timesteps: training timestep distribution (logit-normal with resolution shift).
+        val_timesteps: fixed timesteps of the validation loss.
+        gradient_checkpointing: recompute each block in the backward pass (less memory).
+        sample_steps: sampler steps of the sample videos and of `sample()`.
+    """
+
+    def __init__(
+        self,
+        preset: str = "tiny",
+        network: NetworkConfig | None = None,
+        trainable: tuple[str, ...] = ("mmdit.*", "text.*"),
+        init_from: str | None = None,
+        lr: float = 1e-4,
+        weight_decay: float = 0.0,
+        betas: tuple[float, float] = (0.9, 0.999),
+        warmup_steps: int = 100,
+        ema_decay: float = 0.999,
+        timesteps: TimestepSampler | None = None,
+        val_timesteps: tuple[float, ...] = (0.25, 0.5, 0.75),
+        gradient_checkpointing: bool = False,
+        sample_steps: int = 20,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.model = build_network(preset, network or NetworkConfig(), gradient_checkpointing)
+        if init_from is not None:
+            load_init(self.model, init_from)
+        self._freeze(trainable)
+        self.ema = EMA(self.model, ema_decay)
+        self.timesteps = timesteps or TimestepSampler()
+        self.test_hook: TestHook | None = None
+        self._mix_log: Path | None = None
+
+    def _freeze(self, patterns: tuple[str, ...]) -> None:
+        names = []
+        for name, p in self.model.named_parameters():
+            train = not name.startswith("vae.") and any(fnmatch.fnmatch(name, g) for g in patterns)
+            p.requires_grad_(train)
+            names.append(name) if train else None
+        if not names:
+            raise ValueError(
+                f"model.trainable {list(patterns)} matches no parameter; expected patterns like "
+                "'mmdit.*' or 'text.*'"
+            )
+
+    # -- conditioning --------------------------------------------------------------------------
+    def audio_encoder(self):
+        """The per-frame audio feature function the datamodule must use (the model's own)."""
+        return self.model.audio
+
+    def cache_encoder(self):
+        """(encode, fingerprint) for the datamodule's feature cache: the VAE's encoder."""
+        vae = self.model.vae
+        digest = sum(float(p.double().sum()) for p in vae.parameters())
+        return (lambda video: vae.encode(video.to(self.device)).cpu()), (
+            f"{type(vae).__name__}:{vae.latent_channels}:{digest:.10e}"
+        )
+
+    @torch.no_grad()
+    def latents(self, batch: dict) -> tuple[Tensor, Tensor]:
+        """(x0, ref) latents of the batch: from the cache, or encoded by the frozen VAE."""
+        if "latent" in batch:
+            return batch["latent"], batch["ref_latent"]
+        return self.model.encode_video(batch["video"]), self.model.encode_video(batch["ref"])
+
+    def conditions(self, batch: dict, ref: Tensor) -> Conditions:
+        """The batch's conditions with its per-sample masks (`active` (B, 4))."""
+        text = self.model.encode_text(list(batch["caption"]))
+        active = batch["active"].bool()
+        return Conditions(
+            text=text.tokens,
+            text_mask=text.mask,
+            text_pooled=text.pooled,
+            ref=ref,
+            audio=batch.get("audio"),
+            pose=batch.get("pose"),
+            active={name: active[:, i] for i, name in enumerate(CONDITIONS)},
+        )
+
+    def _num_tokens(self, x0: Tensor) -> int:
+        _, ph, pw = self.model.mmdit.config.patch_size
+        return x0.shape[2] * (x0.shape[3] // ph) * (x0.shape[4] // pw)
+
+    def losses(self, batch: dict, t: Tensor | None = None) -> Tensor:
+        """(B,) flow-matching loss per sample; t None = seeded training timesteps."""
+        x0, ref = self.latents(batch)
+        cond = self.conditions(batch, ref)
+        keys = batch["key"]
+        noise = seeded_noise(keys, x0.shape[1:], x0)
+        if t is None:
+            t = seeded_timesteps(keys, self.timesteps, self._num_tokens(x0), x0)
+        path = sample_path(x0, noise, t)
+        velocity = self.model.mmdit(path.x_t, t, cond)  # noisy frames only: (B, C, F, h, w)
+        return per_sample_mse(velocity, path.target)
+
+    # -- training ------------------------------------------------------------------------------
+    def training_step(self, batch: dict, batch_idx: int) -> Tensor:
+        losses = self.losses(batch)
+        loss = losses.mean()
+        b = len(losses)
+        self.log("train/loss", loss, prog_bar=True, batch_size=b)
+        for name, (value, n) in loss_by_mix(losses.detach(), batch["active"]).items():
+            self.log(f"train/loss_mix/{name}", value, batch_size=n)
+            self.log(f"mix/{name}", n / b, batch_size=b)
+        self.log(
+            "data/skipped", float(len(batch.get("skipped", []))), reduce_fx="sum", batch_size=b
+        )
+        for note in batch.get("skipped", []):
+            log.warning("clip skipped (decode failed): %s", note)
+        self._record_mix(batch)
+        return loss
+
+    def _record_mix(self, batch: dict) -> None:
+        """Append this rank's batch (step, epoch, clip ids, mix counts) to
+        <log_dir>/condition_mix_rank<r>.csv: every batch's mix, auditable after the run."""
+        if self._mix_log is None:
+            root = Path(self.trainer.log_dir or self.trainer.default_root_dir)
+            self._mix_log = root / f"condition_mix_rank{self.global_rank}.csv"
+            self._mix_log.parent.mkdir(parents=True, exist_ok=True)
+        counts = mix_counts(batch["active"].cpu().numpy())
+        with self._mix_log.open("a", newline="") as f:
+            mixes = ";".join(f"{k}={v}" for k, v in counts.items())
+            ids = " ".join(map(str, batch["clip_id"]))
+            csv.writer(f).writerow([self.global_step, self.current_epoch, ids, mixes])
+
+    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+        self.ema.update(self.model)
+
+    def configure_optimizers(self) -> dict:
+        hp = self.hparams
+        return adamw_with_warmup(
+            self.model.parameters(), hp.lr, hp.weight_decay, hp.warmup_steps, tuple(hp.betas)
+        )
+
+    # -- validation / test with EMA weights ------------------------------------------------------
+    def _ema_on(self) -> None:
+        self._ema_ctx = self.ema.swapped(self.model)
+        self._ema_ctx.__enter__()
+
+    def _ema_off(self) -> None:
+        ctx, self._ema_ctx = getattr(self, "_ema_ctx", None), None
+        if ctx is not None:
+            ctx.__exit__(None, None, None)
+
+    def on_validation_epoch_start(self) -> None:
+        self._ema_on()
+
+    def on_validation_epoch_end(self) -> None:
+        self._ema_off()
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        b = len(batch["key"])
+        values = []
+        for t_value in self.hparams.val_timesteps:
+            t = torch.full((b,), float(t_value), device=self.device)
+            loss = self.losses(batch, t).mean()
+            values.append(loss)
+            self.log(f"val/loss_t{t_value:g}", loss, sync_dist=True, batch_size=b)
+        self.log(
+            "val/loss", torch.stack(values).mean(), sync_dist=True, prog_bar=True, batch_size=b
+        )
+
+    def on_test_epoch_start(self) -> None:
+        self._ema_on()
+        if self.test_hook is not None:
+            self.test_hook.on_test_start(self)
+
+    def test_step(self, batch: dict, batch_idx: int) -> Any:
+        if self.test_hook is not None:
+            return self.test_hook.test_step(self, batch, batch_idx)
+        self.validation_step(batch, batch_idx)
+
+    def on_test_epoch_end(self) -> None:
+        if self.test_hook is not None:
+            self.test_hook.on_test_end(self)
+        self._ema_off()
+
+    # -- sampling ------------------------------------------------------------------------------
+    @torch.no_grad()
+    def sample(
+        self,
+        batch: dict,
+        steps: int | None = None,
+        guidance: tuple[GuidanceTerm, ...] = (),
+        use_ema: bool = True,
+    ) -> Tensor:
+        """Generate the batch's windows from its conditions: video (B, 3, F, H, W) in [-1, 1].
+
+        Noise comes from each sample's key, so the same batch gives the same video.
+        """
+        x0, ref = self.latents(batch)
+        cond = self.conditions(batch, ref)
+        noise = seeded_noise(batch["key"] + 7, x0.shape[1:], x0)
+        sampler = FlowSampler(steps or self.hparams.sample_steps, guidance=guidance)
+        swap = self.ema.swapped(self.model) if use_ema and self._ema_ctx_off() else nullcontext()
+        with swap:
+            latent = sampler.sample(self.model.mmdit, noise, cond)
+        return self.model.decode_latent(latent).clamp(-1, 1)
+
+    def _ema_ctx_off(self) -> bool:
+        return getattr(self, "_ema_ctx", None) is None
+
+    def predict_step(self, batch: dict, batch_idx: int) -> dict:
+        return {"clip_id": batch["clip_id"], "video": self.sample(batch).cpu()}
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["ema"] = self.ema.state_dict()
+        checkpoint["omni_model_config"] = self.model.config.to_dict()  # read by `omni export`
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        if "ema" in checkpoint:
+            self.ema.load_state_dict(checkpoint["ema"])

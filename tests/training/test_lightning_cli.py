@@ -1,0 +1,118 @@
+import csv
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from click.testing import CliRunner
+from lightning.pytorch.callbacks import Callback
+from run_helpers import fit_args
+
+from omni.cli import main
+from omni.training.lightning_cli import build_cli, run_test
+
+
+def _metrics(root: Path) -> pd.DataFrame:
+    return pd.read_csv(next(root.glob("version_*/csv/metrics.csv")))
+
+
+def _batches(root: Path) -> list[list[str]]:
+    path = next(root.glob("version_*/condition_mix_rank0.csv"))
+    with path.open() as f:
+        return [row for row in csv.reader(f)]
+
+
+def test_fit_audio_stage_logs_and_checkpoints(train_manifest, tmp_path):
+    args = fit_args(train_manifest, tmp_path, 3, "--trainer.val_check_interval", "3")
+    build_cli("fit", "audio", "tiny", args)
+    metrics = _metrics(tmp_path)
+    assert {"train/loss", "val/loss", "val/loss_t0.5"} <= set(metrics.columns)
+    assert any(c.startswith("mix/") for c in metrics.columns)
+    assert any(c.startswith("train/loss_mix/") for c in metrics.columns)
+    batches = _batches(tmp_path)
+    assert [int(b[0]) for b in batches] == [0, 1, 2]  # every batch's mix recorded
+    ckpt = torch.load(next(tmp_path.glob("version_*/checkpoints/last.ckpt")), weights_only=True)
+    assert ckpt["global_step"] == 3 and ckpt["ema"]["updates"] == 3
+    # written at the end of fit: the next run starts a new epoch, as Lightning's loops do
+    assert ckpt["OmniDataModule"] == {"epoch": 1, "batches_done": 0}
+
+
+class Killer(Callback):
+    """Dies at the start of batch `at`, after the checkpoint of the step before (like a kill)."""
+
+    def __init__(self, at: int):
+        self.at = at
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx):
+        if trainer.global_step == self.at:
+            raise RuntimeError("killed")
+
+
+@pytest.mark.slow
+def test_resume_continues_at_the_same_step_and_data_position(train_manifest, tmp_path):
+    full, part = tmp_path / "full", tmp_path / "part"
+    every = ["--checkpoint.every_n_train_steps", "1", "--trainer.val_check_interval", "100"]
+    build_cli("fit", "audio", "tiny", fit_args(train_manifest, full, 6, *every))
+    cli = build_cli("fit", "audio", "tiny", fit_args(train_manifest, part, 6, *every), run=False)
+    cli.trainer.callbacks.append(Killer(at=3))
+    with pytest.raises(RuntimeError, match="killed"):
+        cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    last = next(part.glob("version_0/checkpoints/last.ckpt"))
+    assert torch.load(last, weights_only=True)["OmniDataModule"] == {"epoch": 0, "batches_done": 3}
+    build_cli(
+        "fit",
+        "audio",
+        "tiny",
+        [*fit_args(train_manifest, part, 6, *every), "--ckpt_path", str(last)],
+    )
+    runs = sorted(part.glob("version_*"))
+    assert len(runs) == 2
+    resumed = _batches(part) + [r for r in csv.reader((runs[1] / "condition_mix_rank0.csv").open())]
+    assert [b[:3] for b in resumed] == [b[:3] for b in _batches(full)]  # same steps, same clips
+    a = torch.load(next(full.glob("version_0/checkpoints/last.ckpt")), weights_only=True)
+    b = torch.load(runs[1] / "checkpoints" / "last.ckpt", weights_only=True)
+    assert a["global_step"] == b["global_step"] == 6
+    for k, v in a["state_dict"].items():
+        assert torch.allclose(v, b["state_dict"][k], atol=1e-6), k
+
+
+def test_misspelt_key_is_an_error(train_manifest, tmp_path):
+    result = CliRunner().invoke(main, ["fit", "--stage", "audio", "--trainer.max_stepz", "3"])
+    assert result.exit_code != 0
+    assert "max_stepz" in result.output + str(result.exception)
+
+
+def test_help_lists_the_stage_options():
+    result = CliRunner().invoke(main, ["fit", "--stage", "audio", "--help"])
+    assert result.exit_code == 0, result.output
+    assert "--data.ratios" in result.output and "--model.trainable" in result.output
+    result = CliRunner().invoke(main, ["fit", "--stage", "nope"])
+    assert result.exit_code == 2 and "nope" in result.output
+
+
+class Recorder:
+    def __init__(self):
+        self.calls = []
+
+    def on_test_start(self, module):
+        self.calls.append("start")
+
+    def test_step(self, module, batch, batch_idx):
+        video = module.sample(batch, steps=1)
+        assert video.shape == batch["video"].shape
+        self.calls.append(list(batch["clip_id"]))
+
+    def on_test_end(self, module):
+        self.calls.append("end")
+
+
+@pytest.mark.slow
+def test_run_test_feeds_the_hook(train_manifest, tmp_path):
+    build_cli("fit", "audio", "tiny", fit_args(train_manifest, tmp_path, 1))
+    ckpt = next(tmp_path.glob("version_*/checkpoints/last.ckpt"))
+    hook = Recorder()
+    args = fit_args(train_manifest, tmp_path / "test", 1, "--data.batch_size", "4")
+    run_test(str(ckpt), [str(train_manifest)], "audio", "tiny", args, hook=hook)
+    assert hook.calls[0] == "start" and hook.calls[-1] == "end"
+    seen = sorted(c for batch in hook.calls[1:-1] for c in batch)
+    assert seen == sorted(f"c{i:02d}" for i in range(12))
