@@ -9,13 +9,18 @@ import click
 _PATH = click.Path(path_type=Path)
 
 
-@click.command("test", context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(
+    "test",
+    context_settings={"help_option_names": ["-h", "--help"], "ignore_unknown_options": True},
+)
 @click.option("--generated", type=_PATH, help="Folder of generated videos (paired by file name).")
 @click.option("--real", type=_PATH, help="Folder of real videos with the same names.")
 @click.option(
     "--ckpt", type=_PATH, help="Checkpoint to generate the test set with (Lightning test loop)."
 )
 @click.option("--data", type=_PATH, help="Test manifest (.parquet) for --ckpt.")
+@click.option("--stage", default="audio", show_default=True, help="Stage config for --ckpt.")
+@click.option("--preset", default="tiny", show_default=True, help="Size preset for --ckpt.")
 @click.option("--out", type=_PATH, default=Path("eval"), show_default=True, help="Output folder.")
 @click.option("--inception", type=_PATH, help="torch-fidelity Inception weights: enables FID.")
 @click.option("--i3d", type=_PATH, help="pytorch-i3d rgb_imagenet.pt: enables FVD.")
@@ -36,11 +41,14 @@ _PATH = click.Path(path_type=Path)
 @click.option("--no-landmark-sync", is_flag=True, help="Skip the landmark sync score.")
 @click.option("--no-hands", is_flag=True, help="Skip HKC/HKV (pose estimation).")
 @click.option("--device", default="cpu", show_default=True)
+@click.argument("lightning_args", nargs=-1, type=click.UNPROCESSED)
 def test(
     generated: Path | None,
     real: Path | None,
     ckpt: Path | None,
     data: Path | None,
+    stage: str,
+    preset: str,
     out: Path,
     inception: Path | None,
     i3d: Path | None,
@@ -53,11 +61,13 @@ def test(
     no_landmark_sync: bool,
     no_hands: bool,
     device: str,
+    lightning_args: tuple[str, ...],
 ) -> None:
     """Evaluate: FID, FVD, Sync-C/D, landmark sync, HKC/HKV (+ plug-in IQA/ASE).
 
     Writes OUT/metrics.json and OUT/report.html. A metric whose weights are not given is
-    reported as unavailable, with the option that enables it.
+    reported as unavailable, with the option that enables it. With --ckpt, every other option
+    goes to LightningCLI (e.g. --trainer.devices 4 --data.batch_size 2).
     """
     from omni.evaluation.extractors import EvalOptions
 
@@ -66,6 +76,14 @@ def test(
             "pass either --generated DIR (with --real DIR) to score existing videos, or --ckpt "
             "CKPT --data test.parquet to generate and score a test set"
         )
+    if lightning_args and ckpt is None:
+        raise click.UsageError(
+            f"unknown options {' '.join(lightning_args)} (only --ckpt passes "
+            "options on to LightningCLI)"
+        )
+    for option, path in (("--inception", inception), ("--i3d", i3d), ("--syncnet", syncnet)):
+        if path is not None and not path.is_file():
+            raise click.UsageError(f"{option}: no such file {path}; pass a local weights file")
     try:
         options = EvalOptions(
             inception=inception,
@@ -83,7 +101,7 @@ def test(
         if ckpt is not None:
             from omni.evaluation.lightning import evaluate_checkpoint
 
-            metrics = evaluate_checkpoint(ckpt, data, out, options)
+            metrics = evaluate_checkpoint(ckpt, data, out, options, stage, preset, lightning_args)
         else:
             from omni.evaluation.run import evaluate_folders
 

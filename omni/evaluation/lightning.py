@@ -5,6 +5,8 @@
 with the same per-video pass as the folder mode; FID/FVD features go into `FrechetDistance`
 accumulators whose sums torchmetrics reduces across processes, per-video rows are gathered to
 rank 0, which writes the same metrics.json and report.html. So the test set spreads over GPUs.
+Windows repeated by the sampler's padding are scored but counted once. Features wait in memory
+until the end of the loop (2048 + 400/16 floats per frame) so repeats can be left out.
 
 Batches come from omni's datamodule: "video" (B, 3, F, H, W) in [-1, 1] and "clip_id"; the sync
 metrics also need the window's waveform, "wave" (B, N) at 16 kHz, and its frame rate "fps"
@@ -52,28 +54,24 @@ class MetricsHook:
 
     def test_step(self, module, batch: dict, batch_idx: int) -> None:
         generated = module.sample(batch)  # (B, 3, F, H, W) in [-1, 1]
-        fps = batch.get("fps")
+        fps, wave = batch.get("fps"), batch.get("wave")
         for i, clip_id in enumerate(batch["clip_id"]):
             rate = float(fps[i]) if fps is not None else self.options.fps
-            wave = batch.get("wave")
-            wave = None if wave is None else wave[i].detach().float().cpu().numpy()
+            audio = None if wave is None else wave[i].detach().float().cpu().numpy()
             results = {}
             for side, video in (("generated", generated[i]), ("real", batch["video"][i])):
                 src = array_video(
-                    str(clip_id), to_frames(video), rate, wave, chunk=self.options.batch
+                    str(clip_id), to_frames(video), rate, audio, chunk=self.options.batch
                 )
-                results[side] = self._feed(score_video(src, self.ex), real=side == "real")
+                results[side] = score_video(src, self.ex)
             self.videos.append((str(clip_id), results))
 
-    def _feed(self, result: VideoResult, real: bool) -> VideoResult:
-        for metric, features in ((self.fid, result.fid), (self.fvd, result.fvd)):
-            if metric is not None and features is not None and len(features):
-                metric.update(torch.from_numpy(features), real=real)
-        result.fid = result.fvd = None  # the sums keep what the distance needs
-        return result
-
     def on_test_end(self, module) -> None:
-        videos = _gather(self.videos)
+        videos = self._unique()
+        for _, results in videos:
+            for side, result in results.items():
+                self._feed(result, real=side == "real")
+        videos = _gather(videos)
         metrics = summarise(videos, self.ex, self.fid, self.fvd)
         metrics.update(generated=f"checkpoint test set ({len(videos)} windows)", real="test set")
         for name, record in metrics["metrics"].items():
@@ -83,20 +81,48 @@ class MetricsHook:
             write_outputs(self.out, metrics, videos)
         self.metrics = metrics
 
+    def _unique(self) -> list:
+        """This process's windows minus repeats: the test sampler fills its last batch (and
+        every rank's share) by wrapping around, so a window is kept only where it first occurs
+        in rank order."""
+        names = [name for name, _ in self.videos]
+        everyone = _gather([names])
+        rank = torch.distributed.get_rank() if len(everyone) > 1 else 0
+        seen = {name for part in everyone[:rank] for name in part}
+        unique = []
+        for name, results in self.videos:
+            if name not in seen:
+                seen.add(name)
+                unique.append((name, results))
+        return unique
 
-def _gather(videos: list) -> list:
-    """Every process's per-video results, in rank order (the list itself without DDP)."""
+    def _feed(self, result: VideoResult, real: bool) -> None:
+        for metric, features in ((self.fid, result.fid), (self.fvd, result.fvd)):
+            if metric is not None and features is not None and len(features):
+                metric.update(torch.from_numpy(features), real=real)
+        result.fid = result.fvd = None  # the sums keep what the distance needs
+
+
+def _gather(items: list) -> list:
+    """Every process's items, concatenated in rank order (the list itself without DDP)."""
     if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
-        return videos
+        return items
     parts: list = [None] * torch.distributed.get_world_size()
-    torch.distributed.all_gather_object(parts, videos)
-    return [v for part in parts for v in part]
+    torch.distributed.all_gather_object(parts, items)
+    return [item for part in parts for item in part]
 
 
 def evaluate_checkpoint(
-    ckpt: Path, data: Path | None, out: Path, options: EvalOptions, stage: str = "audio"
+    ckpt: Path,
+    data: Path | None,
+    out: Path,
+    options: EvalOptions,
+    stage: str = "audio",
+    preset: str = "tiny",
+    args: tuple[str, ...] = (),
 ) -> dict:
-    """Run Lightning's test loop on `data` with `ckpt`, scoring through a MetricsHook."""
+    """Run Lightning's test loop on `data` with `ckpt` (stage/preset configs plus LightningCLI
+    `args`), scoring through a MetricsHook; returns the metrics written to OUT/metrics.json."""
     if data is None:
         raise ValueError("--ckpt needs --data test.parquet (the test manifest to generate)")
     try:
@@ -104,5 +130,5 @@ def evaluate_checkpoint(
     except ImportError as err:
         raise ValueError(f"--ckpt mode needs omni.training.lightning_cli ({err})") from err
     hook = MetricsHook(options, out)
-    run_test(str(ckpt), [str(data)], stage=stage, hook=hook)
+    run_test(str(ckpt), [str(data)], stage=stage, preset=preset, args=list(args), hook=hook)
     return hook.metrics

@@ -43,5 +43,7 @@ def test_usage_errors_exit_non_zero(tmp_path: Path) -> None:
         main, ["test", "--generated", str(gen), "--i3d", str(tmp_path / "absent.pt")]
     )
     assert missing.exit_code == 2 and "--i3d" in missing.output and "no such file" in missing.output
+    stray = runner.invoke(main, ["test", "--generated", str(gen), "--trainer.devices", "2"])
+    assert stray.exit_code == 2 and "only --ckpt" in stray.output
     bad_fps = runner.invoke(main, ["test", "--generated", str(gen), "--fps", "0"])
     assert bad_fps.exit_code == 2 and "fps > 0" in bad_fps.output

@@ -48,17 +48,18 @@ def test_hook_scores_each_window_against_its_real_window(
     gen = torch.Generator().manual_seed(0)
     for step in range(2):
         video = torch.rand(2, 3, 9, 32, 48, generator=gen) * 2 - 1  # (B, 3, F, H, W)
-        batch = {"video": video, "clip_id": [f"c{step}a", f"c{step}b"]}
+        ids = ["c0a", "c0b"] if step == 0 else ["c1a", "c0a"]  # c0a again: sampler padding
+        batch = {"video": video, "clip_id": ids}
         hook.test_step(module, batch, step)
     hook.on_test_end(module)
 
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
-    assert [v["name"] for v in metrics["videos"]] == ["c0a", "c0b", "c1a", "c1b"]
+    assert [v["name"] for v in metrics["videos"]] == ["c0a", "c0b", "c1a"]  # counted once
     row = metrics["videos"][0]
     assert row["generated"]["frames"] == 9 and row["generated"]["audio"] == "none"
     # the halved contrast pulls every pixel towards 127.5
     assert abs(row["generated"]["iqa"] - 127.5) < abs(row["real"]["iqa"] - 127.5)
-    assert metrics["metrics"]["iqa"]["videos"] == 4
+    assert metrics["metrics"]["iqa"]["videos"] == 3
     assert module.logged["test/iqa"] == pytest.approx(metrics["metrics"]["iqa"]["value"])
     assert metrics["metrics"]["fid"]["status"] == "unavailable"
     assert (tmp_path / "out" / "report.html").exists()
@@ -71,3 +72,51 @@ def test_frames_conversion_and_missing_manifest() -> None:
     assert frames[:, 0, 0, 0].tolist() == [0, 128, 255]
     with pytest.raises(ValueError, match="--data"):
         evaluate_checkpoint(Path("x.ckpt"), None, Path("out"), EvalOptions())
+
+
+TINY = [
+    "--data.aspect_ratios", "[1.5]",
+    "--data.resolution", "16",
+    "--data.num_frames", "5",
+    "--data.batch_size", "3",
+    "--trainer.max_steps", "1",
+    "--trainer.enable_progress_bar", "false",
+    "--trainer.enable_model_summary", "false",
+    "--model.network.text_layers", "1",
+]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_checkpoint_mode_through_omni_test(tmp_path: Path) -> None:
+    lightning_cli = pytest.importorskip("omni.training.lightning_cli")
+    import sys
+
+    import pandas as pd
+    from click.testing import CliRunner
+
+    from omni.cli import main
+    from omni.manifest import write_manifest
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "datamodules"))
+    from grey_clips import make_clip, rows
+
+    for i in range(2):
+        make_clip(tmp_path / f"v{i}.mp4")
+    table = rows([f"c{i}" for i in range(4)])
+    for i, row in enumerate(table):
+        row["source"] = f"v{i % 2}.mp4"
+    manifest = write_manifest(pd.DataFrame(table), tmp_path / "test.parquet")
+    fit = [*TINY, "--data.manifests", f"[{manifest}]", "--data.batch_size", "1"]
+    lightning_cli.build_cli(
+        "fit", "audio", "tiny", [*fit, "--trainer.default_root_dir", str(tmp_path / "fit")]
+    )
+    ckpt = next((tmp_path / "fit").glob("version_*/checkpoints/last.ckpt"))
+
+    args = ["test", "--ckpt", str(ckpt), "--data", str(manifest), "--out", str(tmp_path / "eval")]
+    args += ["--no-hands", "--no-landmark-sync", *TINY]
+    args += ["--trainer.default_root_dir", str(tmp_path / "test")]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert sorted(v["name"] for v in metrics["videos"]) == ["c0", "c1", "c2", "c3"]
+    assert metrics["videos"][0]["generated"]["frames"] == 5
