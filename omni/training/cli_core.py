@@ -72,3 +72,6 @@ class OmniCLI(LightningCLI):
             trainer.precision = auto_precision()
         if trainer.logger is None or trainer.logger is True:
             trainer.logger = default_loggers(trainer.default_root_dir or "runs")
+        if trainer.strategy == "ddp":
+            # a batch where no sample uses audio (or pose) leaves that path without gradients
+            trainer.strategy = "ddp_find_unused_parameters_true"

@@ -12,12 +12,14 @@ a `TestHook` that the evaluation code supplies (see docs/training.md).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import click
+import yaml
 
 STAGES = ("vae", "t2v", "text_ref", "audio", "pose")
 
@@ -49,10 +51,17 @@ def preset_config(name: str) -> Path:
 
 def config_args(stage: str, preset: str, init_from: str | None = None) -> list[str]:
     """The `--config` arguments (base, stage, preset) and `--init-from` as LightningCLI options."""
+    preset_path = preset_config(preset)
+    if stage == "vae":  # the VAE takes the preset's data sizes and name, not the MMDiT's network
+        data = yaml.safe_load(preset_path.read_text())
+        data["model"] = {"preset": data.get("model", {}).get("preset", preset)}
+        preset_arg = json.dumps(data)
+    else:
+        preset_arg = str(preset_path)
     args = [
         "--config", str(config_dir() / "base.yaml"),
         "--config", str(stage_config(stage)),
-        "--config", str(preset_config(preset)),
+        "--config", preset_arg,
     ]  # fmt: skip
     if init_from is not None:
         if not Path(init_from).exists():

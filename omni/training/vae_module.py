@@ -18,18 +18,21 @@ from omni.model.vae import CausalVAE, CausalVAEConfig, kl_divergence
 from omni.training.ema import EMA
 from omni.training.optim import adamw_with_warmup
 
+VAE_SIZES: dict[str, int] = {"tiny": 16, "S": 32, "B": 64, "L": 64, "paper": 128}
+"""base_channels of the causal VAE per size preset (when `vae` is not given)."""
+
 
 class VAEModule(pl.LightningModule):
     """Trains a `CausalVAE` on the datamodule's `video` windows.
 
     Args:
-        vae: architecture of the causal VAE.
+        vae: architecture of the causal VAE; None = the preset's size (`VAE_SIZES`).
         lr: AdamW peak learning rate.
         weight_decay: AdamW weight decay.
         warmup_steps: linear learning-rate warm-up from 0.
         kl_weight: weight of the KL term against the L1 reconstruction.
         ema_decay: decay of the EMA weights; 0 disables EMA.
-        preset: size preset name (accepted for a uniform CLI; the VAE size is `vae`).
+        preset: size preset, picks the VAE width when `vae` is None.
         init_from: a checkpoint of this module to start from.
     """
 
@@ -46,7 +49,11 @@ class VAEModule(pl.LightningModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.vae = CausalVAE(vae or CausalVAEConfig())
+        if vae is None:
+            if preset not in VAE_SIZES:
+                raise ValueError(f"unknown preset {preset!r}; expected one of {list(VAE_SIZES)}")
+            vae = CausalVAEConfig(base_channels=VAE_SIZES[preset])
+        self.vae = CausalVAE(vae)
         if init_from is not None:
             state = torch.load(init_from, map_location="cpu", weights_only=True)["state_dict"]
             self.load_state_dict(state)
@@ -89,6 +96,11 @@ class VAEModule(pl.LightningModule):
         generator = torch.Generator(batch["video"].device).manual_seed(batch_idx)
         losses = self._losses(batch["video"], generator=generator)
         self.log_dict({f"val/{k}": v for k, v in losses.items()}, sync_dist=True)
+
+    @torch.no_grad()
+    def sample(self, batch: dict, steps: int | None = None) -> torch.Tensor:
+        """Reconstructions of the batch's windows (the VAE stage's sample videos)."""
+        return self.vae.decode(self.vae.encode(batch["video"])).clamp(-1, 1)
 
     def configure_optimizers(self):
         hp = self.hparams

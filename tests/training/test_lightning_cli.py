@@ -9,6 +9,8 @@ from lightning.pytorch.callbacks import Callback
 from run_helpers import fit_args
 
 from omni.cli import main
+from omni.media import probe
+from omni.training.callbacks import SampleVideos
 from omni.training.lightning_cli import build_cli, run_test
 
 
@@ -24,8 +26,14 @@ def _batches(root: Path) -> list[list[str]]:
 
 def test_fit_audio_stage_logs_and_checkpoints(train_manifest, tmp_path):
     args = fit_args(train_manifest, tmp_path, 3, "--trainer.val_check_interval", "3")
-    build_cli("fit", "audio", "tiny", args)
+    cli = build_cli("fit", "audio", "tiny", args, run=False)
+    samples = next(cb for cb in cli.trainer.callbacks if isinstance(cb, SampleVideos))
+    samples.every_n_steps, samples.steps = 2, 2
+    cli.trainer.fit(cli.model, datamodule=cli.datamodule)
     metrics = _metrics(tmp_path)
+    assert metrics["sample/mse"].notna().sum() == 1
+    video = next(tmp_path.glob("version_*/samples/step_0000002.mp4"))
+    assert probe(video).num_frames == 5
     assert {"train/loss", "val/loss", "val/loss_t0.5"} <= set(metrics.columns)
     assert any(c.startswith("mix/") for c in metrics.columns)
     assert any(c.startswith("train/loss_mix/") for c in metrics.columns)
@@ -116,3 +124,33 @@ def test_run_test_feeds_the_hook(train_manifest, tmp_path):
     assert hook.calls[0] == "start" and hook.calls[-1] == "end"
     seen = sorted(c for batch in hook.calls[1:-1] for c in batch)
     assert seen == sorted(f"c{i:02d}" for i in range(12))
+
+
+@pytest.mark.parametrize("preset", ["tiny", "S", "B", "L", "paper"])
+def test_every_preset_config_is_valid(preset, capsys):
+    for stage in ("audio", "vae"):
+        with pytest.raises(SystemExit) as exit_info:
+            build_cli("fit", stage, preset, ["--print_config"])
+        assert exit_info.value.code in (0, None)
+        printed = capsys.readouterr().out
+        assert f"preset: {preset}" in printed
+
+
+@pytest.mark.slow
+def test_vae_stage_trains_and_feeds_the_diffusion_stage(train_manifest, tmp_path):
+    args = fit_args(train_manifest, tmp_path / "vae", 2)[:-6]  # without the OmniModule options
+    build_cli("fit", "vae", "tiny", args)
+    vae_ckpt = next((tmp_path / "vae").glob("version_*/checkpoints/last.ckpt"))
+    ckpt = torch.load(vae_ckpt, weights_only=True)
+    assert ckpt["vae_config"]["scaling_factor"] != 1.0 and "ema" in ckpt
+    network = ["--model.network.vae", "causal", "--model.network.vae_path", str(vae_ckpt)]
+    build_cli("fit", "t2v", "tiny", fit_args(train_manifest, tmp_path / "t2v", 1, *network))
+    t2v = torch.load(
+        next((tmp_path / "t2v").glob("version_*/checkpoints/last.ckpt")), weights_only=True
+    )
+    assert t2v["omni_model_config"]["vae"]["kind"] == "causal"
+    vae_weights = {k: v for k, v in t2v["state_dict"].items() if k.startswith("model.vae.")}
+    assert vae_weights and all(
+        torch.equal(v, ckpt["ema"]["shadow"][k.removeprefix("model.vae.")])
+        for k, v in vae_weights.items()
+    )  # the VAE stage's EMA weights, frozen through the diffusion stage
