@@ -15,7 +15,14 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
-from omni.model.layers import Mlp, TimestepEmbedder, attention, qk_norm, split_heads
+from omni.model.layers import (
+    Mlp,
+    TimestepEmbedder,
+    all_true,
+    attention,
+    qk_norm,
+    split_heads,
+)
 
 REFINER_MLP_RATIO = 4.0  # HunyuanVideo's token refiner uses 4 whatever the main blocks use
 
@@ -70,7 +77,7 @@ class TokenRefiner(nn.Module):
         c = F.silu(self.time(t_scaled) + self.pooled(pooled))  # (B, D)
         key_mask = mask.clone()
         key_mask[:, 0] = True  # a row never attends to nothing
-        key_mask = None if bool(key_mask.all()) else key_mask
+        key_mask = None if all_true(key_mask) else key_mask
         y = self.proj_in(text)  # (B, L, D)
         for block in self.blocks:
             y = block(y, c, key_mask)
@@ -109,7 +116,7 @@ class TextEmbedder(nn.Module):
                 if mask is None
                 else mask
             )
-            if not bool(active.all()):
+            if not all_true(active):
                 null_text, null_mask = self.null_text(b, text.shape[1])
                 text = torch.where(active[:, None, None], text, null_text)
                 mask = torch.where(active[:, None], mask, null_mask)

@@ -10,6 +10,16 @@ from einops import rearrange
 from torch import Tensor, nn
 
 
+def all_true(mask: Tensor) -> bool:
+    """mask.all() as a Python bool; False on the meta device (shape-only runs take every path)."""
+    return False if mask.is_meta else bool(mask.all())
+
+
+def any_true(mask: Tensor) -> bool:
+    """mask.any() as a Python bool; True on the meta device."""
+    return True if mask.is_meta else bool(mask.any())
+
+
 def timestep_embedding(t: Tensor, dim: int = 256, max_period: float = 10000.0) -> Tensor:
     """Sinusoidal features (B, dim) = [cos(t w_i), sin(t w_i)], w_i = max_period^(-i / (dim/2))."""
     half = dim // 2
@@ -66,8 +76,11 @@ def split_heads(qkv: Tensor, heads: int) -> tuple[Tensor, Tensor, Tensor]:
     return q, k, v
 
 
+sdpa = F.scaled_dot_product_attention  # swapped by omni.model.memory for shape-only estimates
+
+
 def attention(q: Tensor, k: Tensor, v: Tensor, key_mask: Tensor | None) -> Tensor:
     """SDPA over (B, H, N, d) with an optional (B, Nk) bool key mask -> (B, N, H * d)."""
     mask = None if key_mask is None else key_mask[:, None, None, :]  # (B, 1, 1, Nk)
-    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, H, N, d)
+    out = sdpa(q, k, v, attn_mask=mask)  # (B, H, N, d)
     return rearrange(out, "b h n d -> b n (h d)")

@@ -24,7 +24,7 @@ from torch.utils.checkpoint import checkpoint
 from omni.model.blocks import AudioContext, DualStreamBlock, FinalLayer, SingleStreamBlock
 from omni.model.conditions import Conditions
 from omni.model.embedders import AudioEmbedder, PoseGuider, TextEmbedder
-from omni.model.layers import Mlp, TimestepEmbedder
+from omni.model.layers import Mlp, TimestepEmbedder, all_true, any_true
 from omni.model.presets import MMDiTConfig
 from omni.model.rope import rope_frequencies, video_positions
 
@@ -108,8 +108,9 @@ class OmniMMDiT(nn.Module):
         if self.pose_guider is not None and cond.pose is not None:
             self._check_pose(cond.pose, b, f, h, w)
             active = cond.is_active("pose", b, dev)
-            if bool(active.any()):
-                x = x + self.pose_guider(cond.pose) * active.view(b, 1, 1, 1, 1).to(x.dtype)
+            if any_true(active):
+                offsets = self._run(self.pose_guider, cond.pose)  # (B, C, F, h, w)
+                x = x + offsets * active.view(b, 1, 1, 1, 1).to(x.dtype)
 
         # 2. Patchify [reference | motion | noisy] in one sequence.
         clean = [self._check_clean(cond, name, b, h, w) for name in ("ref", "motion")]
@@ -159,12 +160,7 @@ class OmniMMDiT(nn.Module):
 
         # 7. Blocks.
         for block in [*self.blocks, *self.single_blocks]:
-            if cfg.gradient_checkpointing and torch.is_grad_enabled():
-                tokens, y = checkpoint(
-                    block, tokens, y, c, freqs, key_mask, audio, use_reentrant=False
-                )
-            else:
-                tokens, y = block(tokens, y, c, freqs, key_mask, audio)
+            tokens, y = self._run(block, tokens, y, c, freqs, key_mask, audio)
 
         # 8. Velocity of the noisy tokens, back to (B, C, F, h, w).
         out = self.final(tokens[:, num_clean:], c)  # (B, F gh gw, C pt ph pw)
@@ -180,6 +176,12 @@ class OmniMMDiT(nn.Module):
         )
 
     # --- helpers -------------------------------------------------------------------------------
+
+    def _run(self, module: nn.Module, *args):
+        """module(*args), recomputed in the backward pass when gradient checkpointing is on."""
+        if self.config.gradient_checkpointing and torch.is_grad_enabled():
+            return checkpoint(module, *args, use_reentrant=False)
+        return module(*args)
 
     def _check_latent(self, x: Tensor, t: Tensor) -> tuple[int, int, int, int, int]:
         cfg = self.config
@@ -239,7 +241,7 @@ class OmniMMDiT(nn.Module):
         if self.audio_embed is None or cond.audio is None:
             return None
         active = cond.is_active("audio", b, cond.audio.device)
-        if not bool(active.any()):
+        if not any_true(active):
             return None
         want = (b, self._pixel_frames(f), self.config.audio_dim)
         if tuple(cond.audio.shape) != want:
@@ -263,4 +265,4 @@ class OmniMMDiT(nn.Module):
                 used += n
         parts.append(torch.ones(b, num_video - used, dtype=torch.bool, device=dev))
         mask = torch.cat([*parts, text_mask], dim=1)  # (B, Nv + L)
-        return None if bool(mask.all()) else mask
+        return None if all_true(mask) else mask
