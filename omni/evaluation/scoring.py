@@ -20,17 +20,7 @@ from omni.evaluation.extractors import Extractors, resize_for_i3d
 from omni.evaluation.hands import hand_keypoint_confidence, hand_keypoint_variance
 from omni.evaluation.i3d import CLIP_FRAMES
 from omni.evaluation.scorers import ScoreMean
-from omni.evaluation.syncnet import (
-    FPS,
-    SAMPLE_RATE,
-    WINDOW,
-    audio_windows,
-    face_crop,
-    lip_windows,
-    mfcc,
-    offset_search,
-    smooth_boxes,
-)
+from omni.evaluation.syncnet import FPS, SAMPLE_RATE, syncnet_score
 from omni.evaluation.video import VideoSource
 
 THUMB_HEIGHT = 160
@@ -238,34 +228,18 @@ def _syncnet(result: VideoResult, src: VideoSource, ex: Extractors, box, audio) 
     if abs(src.fps - FPS) > 1e-6:
         row["notes"].append(f"sync-c/d: SyncNet needs {FPS} fps, analysis runs at {src.fps}")
         return
+    frames = (frame for chunk in src.chunks() for frame in chunk)  # a second decode
     try:
-        track = smooth_boxes(box)
-    except ValueError:
-        row["notes"].append("sync-c/d: no face found")
+        sync = syncnet_score(
+            ex.syncnet, frames, box, audio, ex.options.max_offset, ex.options.batch
+        )
+    except ValueError as err:
+        row["notes"].append(f"sync-c/d: {err}")
         return
-    windows = min(len(track), math.floor(len(audio) / (SAMPLE_RATE / FPS))) - WINDOW
-    if windows < 1:
-        row["notes"].append("sync-c/d: clip shorter than 6 frames")
-        return
-    model, device = ex.syncnet, ex.device
-
-    def crops():
-        t = 0
-        for chunk in src.chunks():
-            for frame in chunk:
-                if t < len(track):
-                    yield face_crop(frame, *track[t])
-                t += 1
-
-    lips = []
-    with torch.inference_mode():
-        for batch in lip_windows(crops(), batch=ex.options.batch):
-            lips.append(model.forward_lip(batch.to(device)).cpu())
-        lip = torch.cat(lips)[:windows]
-        sound = audio_windows(mfcc(audio), windows)
-        aud = torch.cat([model.forward_audio(b.to(device)).cpu() for b in sound.split(64)])
-    sync = offset_search(lip, aud, max_offset=ex.options.max_offset)
     row.update(
-        sync_c=sync.sync_c, sync_d=sync.sync_d, sync_offset=sync.offset, sync_windows=windows
+        sync_c=sync.sync_c,
+        sync_d=sync.sync_d,
+        sync_offset=sync.offset,
+        sync_windows=sync.num_windows,
     )
     result.curves["syncnet"] = sync.distances

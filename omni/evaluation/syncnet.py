@@ -14,6 +14,7 @@ median minus that minimum. The curation lip-sync scorer reuses this module when 
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -229,3 +230,37 @@ def offset_search(video: torch.Tensor, audio: torch.Tensor, max_offset: int = 15
         distances=mean.numpy(),
         num_windows=n,
     )
+
+
+# ---------------------------------------------------------------- one clip
+
+
+def syncnet_score(
+    model: SyncNet,
+    frames: Iterable[np.ndarray],
+    boxes: np.ndarray,
+    audio: np.ndarray,
+    max_offset: int = 15,
+    batch: int = 16,
+) -> SyncResult:
+    """Sync-C / Sync-D of one clip, syncnet_python's protocol end to end.
+
+    frames: RGB frames (H, W, 3) uint8 at 25 fps, streamed (an array or a generator);
+    boxes: the face box per frame (T, 4) x0, y0, x1, y1 in pixels, NaN where none was found;
+    audio: mono 16 kHz float in [-1, 1] on the same timeline (t = 0 at the first frame).
+    Raises ValueError when no frame has a face or the clip gives no 5-frame window.
+    """
+    track = smooth_boxes(boxes)
+    windows = min(len(track), math.floor(len(audio) / (SAMPLE_RATE / FPS))) - WINDOW
+    if windows < 1:
+        raise ValueError(
+            f"SyncNet needs at least {WINDOW + 1} frames with audio, got {len(track)} frames and "
+            f"{len(audio) / SAMPLE_RATE:.2f} s of audio"
+        )
+    device = next(model.parameters()).device
+    crops = (face_crop(frame, *box) for frame, box in zip(frames, track, strict=False))
+    with torch.inference_mode():
+        lips = [model.forward_lip(b.to(device)).cpu() for b in lip_windows(crops, batch=batch)]
+        sound = audio_windows(mfcc(audio), windows)
+        heard = [model.forward_audio(b.to(device)).cpu() for b in sound.split(64)]
+    return offset_search(torch.cat(lips)[:windows], torch.cat(heard), max_offset=max_offset)

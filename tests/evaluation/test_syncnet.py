@@ -17,6 +17,7 @@ from omni.evaluation.syncnet import (
     mfcc,
     offset_search,
     smooth_boxes,
+    syncnet_score,
 )
 
 
@@ -92,3 +93,13 @@ def test_face_box_smoothing_and_crop_geometry() -> None:
 def test_mfcc_needs_16k() -> None:
     with pytest.raises(ValueError, match="16000 Hz"):
         mfcc(np.zeros(100), sr=8000)
+
+
+def test_syncnet_score_refuses_clips_it_cannot_score(syncnet_file: Path) -> None:
+    model = load_syncnet(syncnet_file)
+    frames = np.zeros((5, 64, 64, 3), np.uint8)
+    boxes = np.tile([16.0, 16.0, 48.0, 48.0], (5, 1))
+    with pytest.raises(ValueError, match="at least 6 frames"):
+        syncnet_score(model, frames, boxes, np.zeros(16000, np.float32))
+    with pytest.raises(ValueError, match="no face"):
+        syncnet_score(model, frames, np.full((5, 4), np.nan), np.zeros(16000, np.float32))
