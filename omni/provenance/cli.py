@@ -80,14 +80,14 @@ def _record_line(report: VerifyReport) -> str:
         return "none"
     sha = record.checkpoint_sha256[:12] if record.checkpoint_sha256 else "none"
     conditions = ", ".join(f"{k}={v}" for k, v in record.conditions.items()) or "none"
-    line = (
+    line = escape(
         f"{record.generator} {record.version}, checkpoint {sha}, seed {record.seed}, "
         f"conditions {conditions}, created {record.created}, "
         f"watermark {'on' if record.watermark else 'OFF (--no-watermark)'}"
     )
     if report.consistent is False:
         line += " [bold red](the watermark names another checkpoint)[/]"
-    return escape(line) if report.consistent is not False else line
+    return line
 
 
 def _c2pa_line(report: VerifyReport) -> str:

@@ -8,8 +8,10 @@ import pytest
 from click.testing import CliRunner
 
 from omni.cli import main
+from omni.media import write_video
 from omni.provenance.record import ProvenanceRecord
 from omni.provenance.video import write_marked_video
+from omni.provenance.watermark import Payload, watermark_frames
 
 
 @pytest.fixture(scope="module")
@@ -49,3 +51,13 @@ def test_usage_errors_exit_2(videos, tmp_path) -> None:
     not_pem.write_text("hello")
     result = runner.invoke(main, ["verify", "--trust-anchors", str(not_pem), str(videos[0])])
     assert result.exit_code == 2 and "PEM" in result.output
+
+
+def test_watermark_and_record_disagreeing_is_flagged(small_clip, tmp_path) -> None:
+    record = ProvenanceRecord(checkpoint_sha256="b" * 64)
+    frames = watermark_frames(small_clip, Payload(checkpoint="aaaaaa"))
+    path = write_video(tmp_path / "relabelled.mp4", frames, 25, metadata=record.to_metadata())
+    result = CliRunner().invoke(main, ["verify", str(path)])
+    assert result.exit_code == 0
+    assert "checkpoint aaaaaa" in result.output
+    assert "the watermark names another checkpoint" in result.output
