@@ -13,11 +13,20 @@ from __future__ import annotations
 import fnmatch
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import torch
+from safetensors.torch import load_file
 
-from omni.model.omni_model import AudioSpec, OmniModel, OmniModelConfig, TextSpec, VAESpec
+from omni.model.omni_model import (
+    WEIGHTS_NAME,
+    AudioSpec,
+    OmniModel,
+    OmniModelConfig,
+    TextSpec,
+    VAESpec,
+)
 from omni.model.presets import get_preset
 
 log = logging.getLogger(__name__)
@@ -98,7 +107,13 @@ def build_network(preset: str, cfg: NetworkConfig, gradient_checkpointing: bool)
 
 
 def init_state(path: str) -> dict[str, torch.Tensor]:
-    """The model weights of a stage checkpoint, with its EMA weights where it has them."""
+    """The model weights of a stage checkpoint, with its EMA weights where it has them, or of an
+    OmniModel directory (`omni import-t2v`, `omni export`)."""
+    if Path(path).is_dir():
+        weights = Path(path) / WEIGHTS_NAME
+        if not weights.is_file():
+            raise ValueError(f"{path}: expected an omni model directory with {WEIGHTS_NAME}")
+        return load_file(weights)
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
     if "state_dict" not in ckpt:
         raise ValueError(f"{path}: expected a Lightning checkpoint (.ckpt with a state_dict)")
@@ -115,7 +130,9 @@ def load_init(model: OmniModel, path: str) -> list[str]:
     own = model.state_dict()
     unexpected = sorted(set(state) - set(own))
     mismatched = sorted(k for k in state if k in own and state[k].shape != own[k].shape)
-    missing = sorted(set(own) - set(state))
+    # only omni's own weights must come from the checkpoint; frozen pretrained parts load from
+    # their own paths
+    missing = sorted(set(model.owned_state_dict()) - set(state))
     not_paths = [k for k in missing if not any(fnmatch.fnmatch(k, p) for p in CONDITION_PATHS)]
     problems = []
     if unexpected:

@@ -95,3 +95,12 @@ def test_sample_is_seeded_video(module):
     video = module.sample(b, steps=2)
     assert video.shape == (2, 3, F, H, W) and video.abs().max() <= 1
     assert torch.equal(video, module.sample(b, steps=2))
+
+
+def test_init_from_an_omni_model_directory(module, tmp_path):
+    """`--init-from` also takes an OmniModel folder (omni import-t2v / omni export)."""
+    module.model.save_pretrained(tmp_path / "model")
+    fresh = OmniModule(preset="tiny", network=NetworkConfig(text_layers=1))
+    assert load_init(fresh.model, str(tmp_path / "model")) == []
+    b = batch()
+    assert torch.allclose(fresh.losses(b), module.losses(b), atol=1e-6)
