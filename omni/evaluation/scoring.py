@@ -86,91 +86,105 @@ def _small(frame: np.ndarray) -> np.ndarray:
     return cv2.resize(frame, (width, THUMB_HEIGHT), interpolation=cv2.INTER_AREA)
 
 
+class _FrameFeatures:
+    """Inception features of every `stride`-th frame."""
+
+    def __init__(self, ex: Extractors) -> None:
+        self.ex, self.seen, self.features = ex, 0, []
+
+    def add(self, chunk: np.ndarray) -> None:
+        picked = np.arange(self.seen, self.seen + len(chunk)) % self.ex.options.fid_stride == 0
+        if picked.any():
+            self.features.append(self.ex.inception_features(chunk[picked]))
+        self.seen += len(chunk)
+
+
+class _Faces:
+    """The main face per frame: boxes (for SyncNet crops) and mouth opening (landmark sync)."""
+
+    def __init__(self) -> None:
+        from omni.curation.facetrack import FaceTracker
+
+        self.tracker, self.boxes, self.mouths = FaceTracker(), [], []
+
+    def add(self, chunk: np.ndarray) -> None:
+        from omni.curation.lipsync import mouth_from_track
+
+        track = self.tracker(chunk)
+        self.boxes.append(track.box)  # (T, 4) x0, y0, w, h normalised
+        self.mouths.append(mouth_from_track(track))
+
+    def close(self) -> None:
+        self.tracker.close()
+
+    def pixel_boxes(self, height: int, width: int) -> np.ndarray:
+        box = np.concatenate(self.boxes) * np.array([width, height, width, height])
+        box[:, 2:] += box[:, :2]  # → x0, y0, x1, y1 in pixels
+        return box
+
+
+class _Hands:
+    """omni.pose keypoints of every frame (video mode: tracking runs across chunks)."""
+
+    def __init__(self) -> None:
+        from omni.pose import PoseEstimator
+
+        self.estimator, self.conf, self.xy = PoseEstimator(hands=True), [], []
+
+    def add(self, chunk: np.ndarray) -> None:
+        kp = self.estimator(chunk)
+        self.conf.append(kp.conf)
+        self.xy.append(kp.xy)
+
+    def close(self) -> None:
+        self.estimator.close()
+
+
 def score_video(
     src: VideoSource, ex: Extractors, fallback_audio: np.ndarray | None = None
 ) -> VideoResult:
     """Score one video. `fallback_audio` (16 kHz, e.g. the real clip's track) drives the sync
     metrics when the video has no audio of its own."""
     opts = ex.options
-    expected = round(src.duration_s * src.fps) if src.duration_s else None
-    row: dict = {"name": src.name, "path": src.path, "notes": []}
-    fid_feats: list[np.ndarray] = []
+    fid = _FrameFeatures(ex) if ex.inception is not None else None
     clips = _Clips(ex) if ex.i3d is not None else None
-    thumbs = _Thumbs(expected)
+    faces = _Faces() if opts.landmark_sync or ex.syncnet is not None else None
+    hands = _Hands() if opts.hands else None
+    thumbs = _Thumbs(round(src.duration_s * src.fps) if src.duration_s else None)
     scores = [ScoreMean(s) for s in ex.scorers]
-    need_face = opts.landmark_sync or ex.syncnet is not None
-    tracker = _face_tracker() if need_face else None
-    pose = _pose_estimator() if opts.hands else None
-    boxes, mouths, conf, xy = [], [], [], []
-    frames = 0
-    size = None
+    consumers = [c for c in (fid, clips, faces, hands, thumbs, *scores) if c is not None]
+    frames, size = 0, (0, 0)
     try:
-        for chunk in src.chunks():
-            size = chunk.shape[1:3]
-            if ex.inception is not None:
-                picked = np.arange(frames, frames + len(chunk)) % opts.fid_stride == 0
-                if picked.any():
-                    fid_feats.append(ex.inception_features(chunk[picked]))
-            if clips is not None:
-                clips.add(chunk)
-            if tracker is not None:
-                track = tracker(chunk)
-                boxes.append(track.box)
-                mouths.append(_mouth(track))
-            if pose is not None:
-                kp = pose(chunk)
-                conf.append(kp.conf)
-                xy.append(kp.xy)
-            for s in scores:
-                s.add(chunk)
-            thumbs.add(chunk)
-            frames += len(chunk)
+        for chunk in src.chunks():  # the one shared decode
+            for consumer in consumers:
+                consumer.add(chunk)
+            frames, size = frames + len(chunk), chunk.shape[1:3]
     finally:
-        if tracker is not None:
-            tracker.close()
-        if pose is not None:
-            pose.close()
+        for consumer in (faces, hands):
+            if consumer is not None:
+                consumer.close()
     if frames == 0:
         raise ValueError(f"{src.name}: no frames decoded")
-    row.update(frames=frames, seconds=frames / src.fps, height=int(size[0]), width=int(size[1]))
+
+    row = {"name": src.name, "path": src.path, "notes": [], "frames": frames}
+    row.update(seconds=frames / src.fps, height=int(size[0]), width=int(size[1]))
     result = VideoResult(row, thumbs=thumbs.finish())
-    if fid_feats:
-        result.fid = np.concatenate(fid_feats)
+    if fid is not None and fid.features:
+        result.fid = np.concatenate(fid.features)
     if clips is not None:
         result.fvd = clips.finish()
         if len(result.fvd) == 0:
             row["notes"].append(f"fvd: shorter than one {CLIP_FRAMES}-frame clip")
     audio, row["audio"] = _driving_audio(src, fallback_audio)
-    if opts.hands:
-        _hands(row, np.concatenate(conf), np.concatenate(xy), size)
+    if hands is not None:
+        _hands(row, np.concatenate(hands.conf), np.concatenate(hands.xy), size)
     for s in scores:
         row[s.scorer.name] = s.value()
-    if need_face:
-        box = np.concatenate(boxes) * np.array([size[1], size[0], size[1], size[0]])
-        box[:, 2:] += box[:, :2]  # x0, y0, w, h → x0, y0, x1, y1 in pixels
-        if opts.landmark_sync:
-            _landmark_sync(result, np.concatenate(mouths), audio, src.fps, opts.max_offset)
-        if ex.syncnet is not None:
-            _syncnet(result, src, ex, box, audio)
+    if faces is not None and opts.landmark_sync:
+        _landmark_sync(result, np.concatenate(faces.mouths), audio, src.fps, opts.max_offset)
+    if faces is not None and ex.syncnet is not None:
+        _syncnet(result, src, ex, faces.pixel_boxes(*size), audio)
     return result
-
-
-def _face_tracker():
-    from omni.curation.facetrack import FaceTracker
-
-    return FaceTracker()
-
-
-def _pose_estimator():
-    from omni.pose import PoseEstimator
-
-    return PoseEstimator(hands=True)
-
-
-def _mouth(track) -> np.ndarray:
-    from omni.curation.lipsync import mouth_from_track
-
-    return mouth_from_track(track)
 
 
 def _driving_audio(src: VideoSource, fallback: np.ndarray | None) -> tuple[np.ndarray | None, str]:

@@ -10,15 +10,22 @@ import torch
 from omni.evaluation.frechet import frechet_distance
 from omni.evaluation.inception import INCEPTION_FILE, fid_metric, load_inception
 
+NAME = "Mixed_7c.branch_pool.conv.weight"
 
-def test_loads_random_weights_and_scores(inception_file: Path) -> None:
+
+def test_loads_random_weights(inception_file: Path) -> None:
     metric = fid_metric(inception_file)
     saved = torch.load(inception_file, weights_only=True)
     loaded = metric.inception.state_dict()
     assert set(saved) == set(loaded) and len(saved) > 300
-    name = "Mixed_7c.branch_pool.conv.weight"
-    torch.testing.assert_close(loaded[name], saved[name])
+    torch.testing.assert_close(loaded[NAME], saved[NAME])
+    extractor = load_inception(inception_file)  # the same network, without the metric around it
+    torch.testing.assert_close(extractor.state_dict()[NAME], saved[NAME])
 
+
+@pytest.mark.slow
+def test_extracts_and_accumulates_features(inception_file: Path) -> None:
+    metric = fid_metric(inception_file)
     gen = torch.Generator().manual_seed(0)
     real = torch.randint(0, 256, (2, 3, 64, 80), dtype=torch.uint8, generator=gen)
     seen = []
@@ -32,8 +39,6 @@ def test_loads_random_weights_and_scores(inception_file: Path) -> None:
     torch.testing.assert_close(metric.real_features_sum, features.sum(0))
     torch.testing.assert_close(metric.fake_features_sum, features[0])
     assert not torch.allclose(features[0], features[1])  # the weights are not degenerate
-    extractor = load_inception(inception_file)  # the same network, without the metric around it
-    torch.testing.assert_close(extractor.state_dict()[name], saved[name])
 
 
 @pytest.mark.slow
