@@ -78,7 +78,8 @@ def _score_file(
         opts = ex.options
         src = open_video(path, fps=opts.fps, chunk=opts.batch, max_seconds=opts.max_seconds)
         fallback_audio = None
-        if fallback is not None and src.audio is None:
+        silent = src.audio is None or not np.abs(src.audio).max(initial=0) > 0
+        if fallback is not None and silent:
             fallback_audio = open_video(fallback, fps=opts.fps, max_seconds=opts.max_seconds).audio
         result = score_video(src, ex, fallback_audio)
     except (media.MediaError, ValueError) as err:
