@@ -208,3 +208,18 @@ def test_result_is_a_dataclass_with_frames_and_audio(model_dir, face, speech):
     assert result.frames.dtype == np.uint8 and result.frames.shape == (5, 32, 32, 3)
     assert result.audio.shape == (round(0.2 * 16000),) and result.sr == 16000
     np.testing.assert_array_equal(result.audio, speech[: len(result.audio)])
+
+
+def test_progress_is_reported_per_segment_and_forward(model_dir, face):
+    seen = []
+    pipe = _pipe(model_dir)
+    pipe(
+        face,
+        seconds=0.72,
+        steps=2,
+        solver="heun",
+        cfg=NO_CFG,
+        on_progress=lambda *a: seen.append(a),
+    )
+    # 18 frames = 2 segments of 9; Heun: 2 forwards per step except the last -> 3 per segment
+    assert seen == [(s, 2, k, 3) for s in range(2) for k in (1, 2, 3)]
