@@ -274,6 +274,7 @@ class CachedClipDataset(Dataset):
             "eligible": torch.from_numpy(eligible),
             "key": sample_key(self.seed, epoch_key, index),
             "clip_id": row["clip_id"],
+            "path": row["path"],
             "t0": t0,
             "skipped": [],
         }

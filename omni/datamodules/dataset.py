@@ -153,6 +153,7 @@ class ClipDataset(Dataset):
             "eligible": torch.from_numpy(eligible),
             "key": sample_key(self.seed, epoch_key, index, attempt),
             "clip_id": row["clip_id"],
+            "path": path,
             "t0": t0,
         }
         if "audio" in self.spec.load:

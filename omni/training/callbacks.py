@@ -16,11 +16,12 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 from einops import rearrange
-from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.callbacks import BasePredictionWriter, Callback
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 
-from omni.media import write_video
+from omni.datamodules.remote import local_path
+from omni.media import MediaError, read_audio, write_video
 
 log = logging.getLogger(__name__)
 
@@ -97,3 +98,37 @@ class SampleVideos(Callback):
                 grid = rearrange(frames, "t h w c -> h (t w) c")
                 logger.experiment.add_image("samples", grid, step, dataformats="HWC")
         log.info("sample videos at step %d: %s (mse %.4f)", step, path, mse)
+
+
+class PredictionVideos(BasePredictionWriter):
+    """`omni predict`: write each generated window as `<out_dir>/<clip_id>.mp4` with the clip's
+    own audio over the window (when it has audio), so the result can be watched and scored.
+
+    Args:
+        out_dir: output folder; None = `<run folder>/predictions`.
+        sr: sample rate of the muxed audio.
+    """
+
+    def __init__(self, out_dir: str | None = None, sr: int = 16000) -> None:
+        super().__init__(write_interval="batch")
+        self.out_dir, self.sr = out_dir, sr
+
+    def write_on_batch_end(
+        self, trainer, module, prediction, batch_indices, batch, batch_idx, dataloader_idx
+    ) -> None:
+        root = Path(
+            self.out_dir or Path(trainer.log_dir or trainer.default_root_dir) / "predictions"
+        )
+        fps = float(getattr(trainer.datamodule, "hparams", {}).get("fps") or 25.0)
+        for i, (clip_id, frames) in enumerate(
+            zip(prediction["clip_id"], to_uint8(prediction["video"]), strict=True)
+        ):
+            audio = None
+            if "path" in batch and bool(batch["eligible"][i, 2]):
+                t0 = float(batch["t0"][i])
+                try:
+                    path = local_path(batch["path"][i])
+                    audio = read_audio(path, self.sr, t0, t0 + len(frames) / fps)
+                except MediaError as err:
+                    log.warning("no audio for %s: %s", clip_id, err)
+            write_video(root / f"{clip_id}.mp4", frames, fps, audio=audio, sr=self.sr)

@@ -9,6 +9,7 @@ import pytest
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)
 def test_fit_audio_with_no_options(tmp_path):
     env = {**os.environ, "OMNI_CACHE": str(tmp_path / "cache")}
     cmd = [sys.executable, "-m", "omni.cli", "fit", "--stage", "audio"]

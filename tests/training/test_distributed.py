@@ -19,6 +19,7 @@ def _fit(manifest, root, *extra):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_ddp_two_processes_match_one_process(train_manifest, tmp_path):
     one = _fit(train_manifest, tmp_path / "one", "--trainer.devices", "1", "--data.batch_size", "2")
     two = _fit(

@@ -124,6 +124,17 @@ def test_run_test_feeds_the_hook(train_manifest, tmp_path):
     assert hook.calls[0] == "start" and hook.calls[-1] == "end"
     seen = sorted(c for batch in hook.calls[1:-1] for c in batch)
     assert seen == sorted(f"c{i:02d}" for i in range(12))
+    # omni predict: one mp4 per clip, with the clip's audio over the window
+    out = tmp_path / "predict"
+    predict = [
+        *fit_args(train_manifest, out, 1), "--data.test_manifests", f"[{train_manifest}]",
+        "--ckpt_path", str(ckpt), "--model.sample_steps", "1",
+    ]  # fmt: skip
+    build_cli("predict", "audio", "tiny", predict)
+    videos = sorted(out.glob("version_*/predictions/*.mp4"))
+    assert [v.stem for v in videos] == sorted(f"c{i:02d}" for i in range(12))
+    info = probe(videos[0])
+    assert info.has_audio and info.num_frames == 5
 
 
 @pytest.mark.parametrize("preset", ["tiny", "S", "B", "L", "paper"])
