@@ -122,6 +122,12 @@ def _resolution(value: str | None) -> tuple[int, int] | None:
     is_flag=True,
     help="Research only: skip the invisible watermark (recorded in the metadata).",
 )
+@click.option(
+    "--sign-key",
+    type=click.Path(),
+    help="PEM private key: also sign a C2PA manifest (with --sign-cert).",
+)
+@click.option("--sign-cert", type=click.Path(), help="PEM certificate chain for --sign-key.")
 @click.option("--no-face-check", is_flag=True, help="Do not warn when the reference shows no face.")
 @click.option("--device", help="torch device; default cuda when available, else cpu.")
 def generate(model_dir, ckpt, jobs, out, **options: Any) -> None:
@@ -190,7 +196,13 @@ def _run_one(pipe, values: dict, show_progress: bool) -> Path:
     )
     for warning in result.warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}")
-    path = save_video(result, out, watermark=not values["no_watermark"])
+    path = save_video(
+        result,
+        out,
+        watermark=not values["no_watermark"],
+        sign_key=values["sign_key"],
+        sign_cert=values["sign_cert"],
+    )
     console.print(
         f"wrote {path} ({len(result.frames)} frames, {result.seconds:.2f} s, "
         f"{'+'.join(result.conditions)}) in {result.stats['seconds']:.1f} s"

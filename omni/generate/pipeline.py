@@ -49,6 +49,11 @@ from omni.pose import HEATMAP_GROUPS, Keypoints, render_heatmaps
 
 log = logging.getLogger(__name__)
 
+MARK_MIN_SIDE = 128
+"""Smallest picture side written with the watermark. omni.provenance marks from 64 px, but
+`omni verify` did not find the mark in 64 px frames even before re-encoding (found at 96 px and
+up), so smaller generations are enlarged to this before marking."""
+
 ProgressFn = Callable[[int, int, int, int], None]
 """on_progress(segment, segments, forward, forwards_per_segment), called after each forward."""
 
@@ -132,6 +137,10 @@ class GenerationResult:
     drift: dict
     """Per-segment mean colour and similarity to the reference (see omni.generate.drift)."""
     warnings: list[str] = field(default_factory=list)
+    inputs: dict[str, str] = field(default_factory=dict)
+    """What drove the video: reference, audio, pose, text (file names or "array")."""
+    model_sha256: str | None = None
+    """sha256 of the weights file, for the provenance record."""
     settings: dict = field(default_factory=dict)
     """steps, solver, guidance, resolution... as used (recorded in the provenance metadata)."""
     stats: dict = field(default_factory=dict)
@@ -156,7 +165,17 @@ class OmniPipeline:
         self.model = model.to(self.device).eval()
         self.defaults = defaults or VideoDefaults()
         self.source = source
-        """Where the weights came from (model dir or checkpoint), for the provenance record."""
+        """The weights file (model.safetensors or a checkpoint), hashed for the provenance record."""
+        self._sha256: str | None = None
+
+    @property
+    def model_sha256(self) -> str | None:
+        """sha256 of the weights file (computed once), None for a model built in memory."""
+        if self._sha256 is None and self.source is not None:
+            from omni.provenance import file_sha256
+
+            self._sha256 = file_sha256(self.source)
+        return self._sha256
 
     @classmethod
     def from_pretrained(
@@ -167,7 +186,8 @@ class OmniPipeline:
     ) -> OmniPipeline:
         """Load an OmniModel directory (config.json + model.safetensors, EMA weights)."""
         model = OmniModel.from_pretrained(directory)
-        return cls(model, defaults, source=str(directory), device=device)
+        weights = Path(directory) / "model.safetensors"
+        return cls(model, defaults, source=str(weights), device=device)
 
     @classmethod
     def from_checkpoint(
@@ -283,6 +303,8 @@ class OmniPipeline:
             segments=segments,
             drift=drift_report(kept, picture, fps, [s.start for s in segments]),
             warnings=warnings,
+            inputs=_describe(ref=ref, audio=audio if audio_on else None, pose=pose, text=text),
+            model_sha256=self.model_sha256,
             settings={
                 "steps": steps,
                 "solver": solver,
@@ -475,6 +497,22 @@ class OmniPipeline:
         return self.model.config.mmdit.latent_spatial_factor
 
 
+def _describe(**inputs: object) -> dict[str, str]:
+    """Provenance names of the inputs: a file's name, "array"/"keypoints" for in-memory ones."""
+    names = {}
+    for key, value in inputs.items():
+        if value is None:
+            continue
+        if isinstance(value, str) and key == "text":
+            names[key] = value
+        elif isinstance(value, (str, os.PathLike)):
+            names[key] = Path(value).name
+        else:
+            names[key] = type(value).__name__.lower().replace("ndarray", "array")
+    names["reference"] = names.pop("ref")
+    return names
+
+
 def steps_forwards(sampler: FlowSampler) -> int:
     """Velocity calls one `sample` makes: one per step (Heun: two, except the last step)."""
     return sampler.steps if sampler.solver == "euler" else 2 * sampler.steps - 1
@@ -512,43 +550,68 @@ def drift_path(video: PathLike) -> Path:
     return video.with_name(f"{video.stem}.drift.json")
 
 
-def save_video(result: GenerationResult, path: PathLike, watermark: bool = True) -> Path:
-    """Write the video with its driving audio (AAC, in sync) and the drift JSON beside it.
+def save_video(
+    result: GenerationResult,
+    path: PathLike,
+    watermark: bool = True,
+    sign_key: PathLike | None = None,
+    sign_cert: PathLike | None = None,
+) -> Path:
+    """Write the video with its driving audio (AAC, in sync) and omni's provenance, and the
+    drift JSON beside it.
 
-    The JSON is written first and the video last, each atomically; if the video cannot be
-    written the JSON is removed again, so a JSON never stands for a missing video and an
-    existing video is always complete.
+    Frames get the invisible watermark (unless `watermark=False`, research only, recorded) and the
+    container a `ProvenanceRecord` (checkpoint sha256, seed, conditions); with `sign_key` and
+    `sign_cert` (PEM) also a signed C2PA manifest. Pictures smaller than the watermark's minimum
+    side (`MARK_MIN_SIDE`) are enlarged by a whole factor (nearest neighbour, so every generated pixel becomes a
+    block) before marking; the JSON records the factor. The JSON is written first and the video
+    last, each atomically, and the JSON is removed again if the video fails: an existing video is
+    always complete.
     """
-    from omni.media import write_video
+    from omni.provenance import ProvenanceRecord, write_marked_video
 
     path = Path(path)
     if path.suffix.lower() != ".mp4":
         raise ValueError(f"output must be an .mp4 file, got {str(path)!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    record = {
-        "video": path.name,
-        "fps": result.fps,
-        "num_frames": len(result.frames),
-        "seconds": result.seconds,
-        "seed": result.seed,
-        "conditions": list(result.conditions),
-        **result.drift,
-    }
+    frames, scale = result.frames, 1
+    if watermark and min(frames.shape[1:3]) < MARK_MIN_SIDE:
+        scale = -(-MARK_MIN_SIDE // min(frames.shape[1:3]))
+        frames = frames.repeat(scale, axis=1).repeat(scale, axis=2)
+    record = ProvenanceRecord(
+        checkpoint_sha256=result.model_sha256,
+        seed=result.seed,
+        conditions={**result.inputs, "active": "+".join(result.conditions)},
+        watermark=watermark,
+    )
     side = drift_path(path)
-    _write_json(side, record)
-    meta = {
-        "comment": json.dumps(
-            {
-                "generator": "omni",
-                "seed": result.seed,
-                "conditions": list(result.conditions),
-                "watermark": watermark,
-                **result.settings,
-            }
-        )
-    }
+    _write_json(
+        side,
+        {
+            "video": path.name,
+            "fps": result.fps,
+            "num_frames": len(result.frames),
+            "seconds": result.seconds,
+            "seed": result.seed,
+            "conditions": list(result.conditions),
+            "inputs": result.inputs,
+            "settings": result.settings,
+            "upscaled_for_watermark": scale,
+            **result.drift,
+        },
+    )
     try:
-        return write_video(path, result.frames, result.fps, result.audio, result.sr, metadata=meta)
+        return write_marked_video(
+            path,
+            frames,
+            result.fps,
+            result.audio,
+            result.sr,
+            record=record,
+            sign_key=sign_key,
+            sign_cert=sign_cert,
+            watermark=watermark,
+        )
     except BaseException:
         side.unlink(missing_ok=True)
         raise

@@ -8,6 +8,7 @@ from PIL import Image
 
 from omni.cli import main
 from omni.media import probe, read_audio, read_video
+from omni.provenance import file_sha256, verify
 
 FAST = ["--steps", "1", "--cfg-text", "1", "--cfg-audio", "1"]
 
@@ -34,9 +35,23 @@ def test_generate_writes_video_with_audio_and_drift(model_dir, inputs, tmp_path)
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     info = probe(out)
-    assert (info.width, info.height, info.num_frames, info.has_audio) == (48, 32, 12, True)
-    assert (out.parent / "talk.drift.json").is_file()
+    # 48x32 is below the smallest side the watermark is found at: enlarged x4 (nearest)
+    assert (info.width, info.height, info.num_frames, info.has_audio) == (192, 128, 12, True)
     assert sorted(p.name for p in out.parent.iterdir()) == ["talk.drift.json", "talk.mp4"]
+    report = verify(out)  # the provenance record of this model and run (the mark: test_pipeline)
+    assert report.record.watermark
+    assert report.record.checkpoint_sha256 == file_sha256(model_dir / "model.safetensors")
+    assert report.record.conditions["active"] == "text+ref+audio"
+    assert report.record.conditions["audio"] == "speech.wav" and report.record.watermark
+
+
+def test_no_watermark_is_recorded(model_dir, inputs, tmp_path):
+    out = tmp_path / "plain.mp4"
+    args = ["--ref", inputs / "ref.png", "--out", out, "--seconds", "0.2", "--no-watermark"]
+    assert _run("--model", model_dir, *args, *FAST).exit_code == 0
+    report = verify(out)
+    assert not report.marked and report.record.watermark is False
+    assert probe(out).width == 32  # unmarked small videos keep their size
 
 
 @pytest.mark.parametrize(

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import numpy as np
@@ -14,6 +15,7 @@ from omni.generate.pipeline import (
 )
 from omni.media import probe, read_audio, read_video
 from omni.pose import Keypoints
+from omni.provenance import file_sha256, verify
 
 NO_CFG = Guidance(text=1.0, audio=1.0)
 
@@ -223,3 +225,17 @@ def test_progress_is_reported_per_segment_and_forward(model_dir, face):
     )
     # 18 frames = 2 segments of 9; Heun: 2 forwards per step except the last -> 3 per segment
     assert seen == [(s, 2, k, 3) for s in range(2) for k in (1, 2, 3)]
+
+
+def test_saved_video_carries_a_detectable_watermark_and_the_record(model_dir, footage, tmp_path):
+    pipe = _pipe(model_dir)
+    result = pipe(np.zeros((32, 32, 3), np.uint8), seconds=1.6, steps=1, check_face=False)
+    # an untrained model draws clipped noise, which hides a chroma mark: use real footage
+    real = read_video(footage("talk_news_a.mp4"), size=(32, 32), max_frames=40).frames
+    out = save_video(dataclasses.replace(result, frames=real), tmp_path / "v.mp4")
+    report = verify(out)
+    assert report.marked and report.consistent
+    assert (report.record.seed, report.record.conditions["active"]) == (0, "text+ref")
+    assert report.record.checkpoint_sha256 == file_sha256(model_dir / "model.safetensors")
+    assert (probe(out).width, probe(out).height) == (128, 128)  # 32 px enlarged x4 to be marked
+    assert json.loads(drift_path(out).read_text())["upscaled_for_watermark"] == 4
