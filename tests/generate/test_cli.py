@@ -8,6 +8,7 @@ from PIL import Image
 
 from omni.cli import main
 from omni.media import probe, read_audio, read_video
+from omni.pose import Keypoints, save_keypoints
 from omni.provenance import file_sha256, verify
 
 FAST = ["--steps", "1", "--cfg-text", "1", "--cfg-audio", "1"]
@@ -107,3 +108,17 @@ def test_batch_runs_every_job_accounts_for_failures_and_resumes(model_dir, input
     assert [r["status"] for r in status] == ["skipped", "failed", "skipped"]
     assert (tmp_path / "a.mp4").stat().st_mtime_ns == before
     assert again.exit_code == 1
+
+
+def test_pose_only_driving_from_a_keypoints_file(model_dir, inputs, tmp_path):
+    n = 15  # 0.5 s at 30 fps: resampled to 25 fps, the video lasts as long as the pose
+    xy = np.tile(np.linspace(0.2, 0.8, n, dtype=np.float32)[:, None, None], (1, 75, 2))
+    kp = save_keypoints(tmp_path / "kp.npz", Keypoints(xy, np.ones((n, 75))), np.arange(n) / 30)
+    out = tmp_path / "dance.mp4"
+    result = _run(
+        "--model", model_dir, "--ref", inputs / "ref.png", "--pose", kp, "--out", out,
+        "--no-watermark", *FAST,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert probe(out).num_frames == 13  # ceil(0.5 s x 25 fps): frames starting before 0.5 s
+    assert verify(out).record.conditions["active"] == "text+ref+pose"
