@@ -252,14 +252,16 @@ class OmniPipeline:
                 "results (pass check_face=False / --no-face-check to silence this)"
             )
         driving = self._audio(audio, audio_sr)
-        total = self._total_frames(seconds, driving, pose, fps)
+        total = self._total_frames(seconds, driving, fps)  # None: as long as the pose
         driving_pose = None
         if pose is not None:
-            limit = total / fps + 1.0 / fps
+            limit = None if total is None else (total + 1) / fps
             driving_pose = load_pose(pose, fps, (height, width), max_seconds=limit)
-            driving_pose, total, warning = fit_pose_length(driving_pose, total, pose_fit)
+            wanted = driving_pose.num_frames if total is None else total
+            driving_pose, total, warning = fit_pose_length(driving_pose, wanted, pose_fit)
             if warning:
                 warnings.append(warning)
+        total = total or d.segment_frames  # nothing sets the length: one segment
         if driving is not None and driving.seconds < total / fps - 0.5 / fps:
             warnings.append(
                 f"audio lasts {driving.seconds:.2f} s but {total / fps:.2f} s are generated: "
@@ -348,23 +350,16 @@ class OmniPipeline:
         return load_audio(audio, self.defaults.audio_sr, source_sr=audio_sr)
 
     def _total_frames(
-        self,
-        seconds: float | None,
-        driving: DrivingAudio | None,
-        pose: PathLike | Keypoints | None,
-        fps: float,
-    ) -> int:
+        self, seconds: float | None, driving: DrivingAudio | None, fps: float
+    ) -> int | None:
+        """Frames asked for: `seconds`, else the audio's length, else None (the pose decides)."""
         if seconds is not None:
             if seconds <= 0:
                 raise ValueError(f"seconds must be > 0, got {seconds}")
             return max(1, round(seconds * fps))
         if driving is not None:
             return max(1, round(driving.seconds * fps))
-        if isinstance(pose, Keypoints):
-            return len(pose)
-        if pose is not None:  # the pose's own length: load it once without a limit
-            return load_pose(pose, fps, (self.defaults.height, self.defaults.width)).num_frames
-        return self.defaults.segment_frames
+        return None
 
     def _generate(
         self,
