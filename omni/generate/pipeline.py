@@ -267,6 +267,8 @@ class OmniPipeline:
                 f"audio lasts {driving.seconds:.2f} s but {total / fps:.2f} s are generated: "
                 "the rest is driven by silence"
             )
+        if driving is not None and self.model.mmdit.audio_embed is None:
+            warnings.append("this model has no audio path: the audio is muxed but drives nothing")
         for w in warnings:
             log.warning(w)
 
