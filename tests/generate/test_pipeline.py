@@ -239,3 +239,13 @@ def test_saved_video_carries_a_detectable_watermark_and_the_record(model_dir, fo
     assert report.record.checkpoint_sha256 == file_sha256(model_dir / "model.safetensors")
     assert (probe(out).width, probe(out).height) == (128, 128)  # 32 px enlarged x4 to be marked
     assert json.loads(drift_path(out).read_text())["upscaled_for_watermark"] == 4
+
+
+def test_a_failed_write_leaves_no_json_behind(model_dir, tmp_path):
+    result = _pipe(model_dir)(
+        np.zeros((32, 32, 3), np.uint8), seconds=0.04, steps=1, check_face=False
+    )
+    odd = dataclasses.replace(result, frames=np.zeros((1, 33, 33, 3), np.uint8))  # h264 needs even
+    with pytest.raises(ValueError, match="even"):
+        save_video(odd, tmp_path / "v.mp4", watermark=False)
+    assert list(tmp_path.iterdir()) == []
