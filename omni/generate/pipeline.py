@@ -285,7 +285,7 @@ class OmniPipeline:
         # 3. Segments, each sampled with guidance and chained by motion frames.
         segments = plan_segments(total, d.segment_frames)
         sampler = FlowSampler(steps=steps, solver=solver, guidance=cfg.terms(audio_on))
-        frames = self._generate(
+        frames, stats = self._generate(
             picture, driving, driving_pose, text or "", segments, sampler, seed, fps, progress,
             on_progress,
         )  # fmt: skip
@@ -322,7 +322,7 @@ class OmniPipeline:
                 "segment_frames": d.segment_frames,
                 "pose_fit": pose_fit if pose_on else None,
             },
-            stats={**self._stats, "seconds": round(time.perf_counter() - started, 3)},
+            stats={**stats, "seconds": round(time.perf_counter() - started, 3)},
         )
 
     # --- steps of the call ------------------------------------------------------------------
@@ -375,7 +375,8 @@ class OmniPipeline:
         fps: float,
         progress: bool,
         on_progress: ProgressFn | None,
-    ) -> np.ndarray:
+    ) -> tuple[np.ndarray, dict[str, int]]:
+        """All segments' kept frames (T, H, W, 3) and the sampler's work summed over them."""
         model, dev = self.model, self.device
         planned = segments[-1].start + segments[-1].frames
         base = self._base_conditions(picture, text)
@@ -384,7 +385,7 @@ class OmniPipeline:
         generator = torch.Generator().manual_seed(seed)
         h, w = base.ref.shape[-2:]
         forwards = steps_forwards(sampler)
-        self._stats = {"forwards": 0, "rows": 0, "passes_skipped": 0}
+        stats = {"forwards": 0, "rows": 0, "passes_skipped": 0}
         out: list[np.ndarray] = []
         with _bar(progress) as bar:
             seg_task = bar.add_task("segments", total=len(segments))
@@ -410,10 +411,10 @@ class OmniPipeline:
                 latent = sampler.sample(velocity, noise, cond)
                 video = model.decode_latent(latent)  # (1, 3, T, H, W) in [-1, 1]
                 out.append(_to_frames(video)[: seg.keep])
-                for key in self._stats:
-                    self._stats[key] += getattr(sampler.stats, key)
+                for key in stats:
+                    stats[key] += getattr(sampler.stats, key)
                 bar.advance(seg_task)
-        return np.concatenate(out)
+        return np.concatenate(out), stats
 
     def _base_conditions(self, picture: np.ndarray, text: str) -> Conditions:
         """Conditions shared by every segment: the text features and the reference latent."""
