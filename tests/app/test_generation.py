@@ -43,7 +43,10 @@ def test_generates_writes_and_verifies(pipe, examples: Path, tmp_path: Path) -> 
     assert fractions == [0.25, 0.5, 0.75, 1.0]
     assert seen[-1] == (1.0, "checking its watermark and provenance")
     assert done.provenance.path == str(done.video)  # the written file is what was verified
-    assert provenance_markdown(done.provenance).startswith("- **watermark**")
+    assert done.provenance.record.seed == 7  # the provenance record save_video wrote
+    assert done.provenance.record.conditions["active"] == "text+ref+audio"
+    found = "found" if done.provenance.marked else "not found"  # noise from an untrained model
+    assert provenance_markdown(done.provenance).startswith(f"- **watermark**: {found} (p = ")
 
 
 def test_refuses_missing_or_unusable_inputs(pipe, examples: Path, tmp_path: Path) -> None:
