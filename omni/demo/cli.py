@@ -26,6 +26,9 @@ def demo(out: Path, quick: bool, seed: int) -> None:
     body and the reference the identity (effect sizes with confidence intervals), prints a summary
     table and writes OUT/report.html linking every output. Exits non-zero if a step failed.
     """
+    import os
+
+    os.environ.setdefault("GLOG_minloglevel", "2")  # mediapipe's per-graph C++ log lines
     from omni.demo.pipeline import DemoConfig, run_demo
 
     run = run_demo(DemoConfig(out=out, quick=quick, seed=seed))

@@ -7,6 +7,7 @@ writes its outputs atomically.
 
 from __future__ import annotations
 
+import json
 import time
 import traceback
 from collections.abc import Callable
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from omni.demo.effects import Effect
+from omni.manifest import read_manifest
 
 # Demo data: talking faces for the audio claim and bodies for the pose claim; portraits train only.
 DEMO_MIX = {"face": 0.55, "portrait": 0.1, "body": 0.35}
@@ -30,9 +32,23 @@ class DemoConfig:
     seed: int = 0
     """Seed of the synthetic world and of training."""
 
+    def stage_steps(self) -> dict[str, int]:
+        """Training steps per stage, in order (each stage starts from the previous one)."""
+        if self.quick:
+            return {"text_ref": 20, "audio": 40, "pose": 20}
+        return {"text_ref": 100, "audio": 300, "pose": 100}
+
+    def sample_steps(self) -> int:
+        return 6 if self.quick else 20
+
+    def generate_seconds(self) -> float | None:
+        """Length of each generation (None: the whole held-out clip); 1.4 s = 35 frames keeps
+        the lip-sync lag search meaningful."""
+        return 1.4 if self.quick else None
+
     def data_args(self) -> dict:
         if self.quick:
-            return dict(n_clips=14, seconds=2.0, size=128, held_out=6, clips_per_identity=2)
+            return dict(n_clips=12, seconds=2.0, size=128, held_out=4, clips_per_identity=2)
         return dict(n_clips=44, seconds=4.0, size=128, held_out=12, clips_per_identity=2)
 
 
@@ -47,6 +63,7 @@ class DemoRun:
     notes: list[str] = field(default_factory=list)
     videos: list[tuple[str, Path]] = field(default_factory=list)
     commands: list[str] = field(default_factory=list)
+    checkpoint: Path | None = None
 
     @property
     def out(self) -> Path:
@@ -71,8 +88,6 @@ def step_data(run: DemoRun) -> str:
         "all clips manifest": train.with_name("all.parquet"),
     }
     held = args["held_out"]
-    from omni.manifest import read_manifest
-
     heldout = read_manifest(train.with_name("heldout.parquet"))
     for row in heldout.df.itertuples():
         run.videos.append((f"{row.clip_id}: true held-out clip", Path(heldout.resolve(row.source))))
@@ -111,10 +126,98 @@ def step_curate(run: DemoRun) -> str:
     )
 
 
+def step_fit(run: DemoRun) -> str:
+    """`omni fit` text_ref → audio → pose at the tiny preset on the curated train manifest."""
+    from omni.demo.training import StagePlan, fit_stage, plot_curves
+
+    manifests = [run.outputs["curated train manifest"]]
+    previous = None
+    roots = {}
+    for stage, steps in run.config.stage_steps().items():
+        plan = StagePlan(stage, steps, run.out / "runs" / stage)
+        run.commands.append(
+            f"omni fit --stage {stage} --preset tiny"
+            + (f" --init-from {previous}" if previous else "")
+            + " "
+            + " ".join(plan.args(manifests, run.config.seed))
+        )
+        previous = fit_stage(plan, manifests, run.config.seed, previous)
+        roots[stage] = plan.root
+        run.outputs[f"checkpoint ({stage})"] = previous
+    run.checkpoint = previous
+    curves = plot_curves(roots, run.out / "training_curves.png")
+    if curves is not None:
+        run.outputs["training curves"] = curves
+    return ", ".join(f"{s} {n} steps" for s, n in run.config.stage_steps().items())
+
+
+def step_generate(run: DemoRun) -> str:
+    """OmniPipeline on held-out identities: own audio/pose, and other audio for faces."""
+    from omni.demo.generation import plan_jobs, run_jobs
+
+    heldout = read_manifest(run.outputs["curated held-out manifest"])
+    jobs = plan_jobs(heldout, run.out / "data", run.out / "generated")
+    made = run_jobs(
+        run.checkpoint, jobs, steps=run.config.sample_steps(), seed=run.config.seed,
+        seconds=run.config.generate_seconds(),
+    )  # fmt: skip
+    for job in jobs:
+        tag = (
+            "own audio" + (" + pose" if job.pose else "")
+            if "own" in job.out.parts
+            else "other audio"
+        )
+        run.videos.append((f"{job.clip_id}: generated, {tag}", job.out))
+    run.outputs["generated videos"] = run.out / "generated"
+    return f"{len(jobs)} videos ({made} made now, {run.config.sample_steps()} sampling steps)"
+
+
+def step_effects(run: DemoRun) -> str:
+    """The three claims measured on the generations."""
+    from omni.demo.generation import generated_samples
+    from omni.demo.proof import measure
+
+    samples = generated_samples(run.outputs["curated held-out manifest"], run.out / "generated")
+    run.effects["omni on held-out identities and audio"] = measure(samples)
+    return f"{len(samples)} held-out generations measured"
+
+
+def step_test(run: DemoRun) -> str:
+    """`omni test --generated --real` on the own-condition generations."""
+    import shutil
+
+    from omni.demo.curate import run_command
+    from omni.evaluation.cli import test
+
+    heldout = read_manifest(run.outputs["curated held-out manifest"])
+    real = run.out / "real_heldout"
+    real.mkdir(parents=True, exist_ok=True)
+    for source in heldout.ok().source:
+        target = real / Path(source).name
+        if not target.exists():
+            shutil.copy2(heldout.resolve(source), target)
+    out = run.out / "eval"
+    run_command(
+        test, ["--generated", str(run.out / "generated" / "own"), "--real", str(real), "--out", str(out)],
+        run.commands,
+    )  # fmt: skip
+    run.outputs |= {
+        "metrics (omni test)": out / "metrics.json",
+        "evaluation report": out / "report.html",
+    }
+    metrics = json.loads((out / "metrics.json").read_text())["metrics"]
+    ok = [name for name, m in metrics.items() if m.get("status") == "ok"]
+    return f"{len(ok)} metrics computed: {', '.join(ok)}"
+
+
 STEPS: list[Step] = [
     Step("data", step_data),
     Step("calibration", step_calibration, needs=("data",)),
     Step("curate", step_curate, needs=("data",)),
+    Step("fit", step_fit, needs=("curate",)),
+    Step("generate", step_generate, needs=("fit",)),
+    Step("effects", step_effects, needs=("generate",)),
+    Step("test", step_test, needs=("generate",)),
 ]
 
 

@@ -46,12 +46,23 @@ def test_quick_demo_end_to_end(tmp_path):
     result = CliRunner().invoke(main, ["demo", "--quick", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     summary = json.loads((tmp_path / "demo.json").read_text())
+    names = [s["name"] for s in summary["steps"]]
+    assert names == ["data", "calibration", "curate", "fit", "generate", "effects", "test"]
     assert all(s["status"] == "ok" for s in summary["steps"]), summary["steps"]
     page = (tmp_path / "report.html").read_text()
+    claims = {"audio steers the mouth", "pose steers the body", "reference steers identity"}
+    assert len(summary["effects"]) == 2
     for found in summary["effects"].values():
-        assert {e["name"] for e in found} >= {"audio steers the mouth", "reference steers identity"}
-        for e in found:
-            assert e["n"] >= 2
-            assert f"{e['difference']:.3f}" in page
+        assert {e["name"] for e in found} == claims
+        for e in found:  # n may be 0 for generations where no face/body is found: shown as n/a
+            assert f"<td>{e['n']}</td>" in page
+            if e["difference"] is not None:
+                assert f"{e['difference']:.3f}" in page
     calibration = next(v for k, v in summary["effects"].items() if k.startswith("Calibration"))
-    assert all(e["significant"] for e in calibration)
+    assert all(e["significant"] and e["n"] >= 2 for e in calibration)
+    generated = sorted((tmp_path / "generated" / "own").glob("*.mp4"))
+    assert len(generated) == 4
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert metrics["metrics"]
+    for key in ("curation report", "training curves", "evaluation report"):
+        assert key in page
