@@ -157,7 +157,12 @@ def video_pair(results: Results, name: str) -> tuple[Path | None, Path | None, s
         row = video.get(side) or {}
         found[side] = _locate(row.get("path"), results.directory)
         if found[side] is None and row:
-            missing.append(f"{side} video {row.get('path')!r} is not a file here")
+            where = row.get("path")
+            missing.append(
+                f"{side} video {where!r} is not a file here"
+                if where
+                else f"{side} video was scored in memory (no file)"
+            )
     return found["generated"], found["real"], "; ".join(missing)
 
 

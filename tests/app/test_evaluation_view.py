@@ -88,6 +88,8 @@ def test_video_pairs_find_files_or_say_why_not(result_dir: Path) -> None:
     assert note == ""
     gen, real, note = ev.video_pair(results, "b")
     assert gen is None and real is None and note == "generated video 'gone.mp4' is not a file here"
+    results.metrics["videos"][1]["generated"]["path"] = None  # checkpoint mode: in memory
+    assert ev.video_pair(results, "b")[2] == "generated video was scored in memory (no file)"
     with pytest.raises(ValueError, match=r"no video named 'c'.*\['a', 'b'\]"):
         ev.video_pair(results, "c")
 
