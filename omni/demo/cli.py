@@ -19,7 +19,14 @@ import click
     "--quick", is_flag=True, help="CI-sized run: fewer, shorter clips, fewer steps (<= 3 min)."
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the synthetic world.")
-def demo(out: Path, quick: bool, seed: int) -> None:
+@click.option(
+    "--ablate-audio-ratio",
+    default="",
+    metavar="R1,R2,...",
+    help="Re-train the audio stage with each audio ratio (e.g. 0.1,0.5,1.0) and measure the "
+    "audio effect of each: the paper's ratio study at this scale.",
+)
+def demo(out: Path, quick: bool, seed: int, ablate_audio_ratio: str) -> None:
     """Run omni end to end on built-in synthetic people and measure what each condition does.
 
     Makes the synthetic data, measures on held-out clips whether audio steers the mouth, pose the
@@ -31,10 +38,30 @@ def demo(out: Path, quick: bool, seed: int) -> None:
     os.environ.setdefault("GLOG_minloglevel", "2")  # mediapipe's per-graph C++ log lines
     from omni.demo.pipeline import DemoConfig, run_demo
 
-    run = run_demo(DemoConfig(out=out, quick=quick, seed=seed))
+    ratios = parse_ratios(ablate_audio_ratio)
+    run = run_demo(DemoConfig(out=out, quick=quick, seed=seed, ablate_audio_ratio=ratios))
     click.echo(f"report: {run.outputs['report']}")
     failed = [s["name"] for s in run.steps if s["status"] == "failed"]
     if failed:
         raise click.ClickException(
             f"demo steps failed: {', '.join(failed)} (see {out / 'demo.json'})"
         )
+
+
+def parse_ratios(text: str) -> tuple[float, ...]:
+    """'0.1,0.5,1.0' -> (0.1, 0.5, 1.0); each must be a number in [0, 1]."""
+    if not text.strip():
+        return ()
+    ratios = []
+    for part in text.split(","):
+        try:
+            value = float(part)
+        except ValueError:
+            value = -1.0
+        if not 0.0 <= value <= 1.0:
+            raise click.UsageError(
+                f"--ablate-audio-ratio expects comma-separated numbers in [0, 1] "
+                f"(e.g. 0.1,0.5,1.0), got {part.strip()!r}"
+            )
+        ratios.append(value)
+    return tuple(ratios)

@@ -66,3 +66,18 @@ def test_quick_demo_end_to_end(tmp_path):
     assert metrics["metrics"]
     for key in ("curation report", "training curves", "evaluation report"):
         assert key in page
+
+
+def test_ablation_ratios_are_checked():
+    import click
+
+    from omni.cli import main
+    from omni.demo.cli import parse_ratios
+
+    assert parse_ratios("0.1, 0.5,1.0") == (0.1, 0.5, 1.0)
+    assert parse_ratios("") == ()
+    for bad in ("0.1,2", "half"):
+        with pytest.raises(click.UsageError, match=r"numbers in \[0, 1\]"):
+            parse_ratios(bad)
+    result = CliRunner().invoke(main, ["demo", "--ablate-audio-ratio", "x"])
+    assert result.exit_code == 2 and "got 'x'" in result.output
