@@ -42,6 +42,7 @@ def test_extracts_and_accumulates_features(inception_file: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # 2048-d eigendecompositions; minutes on a shared 2-core CPU
 def test_fid_matches_torchmetrics_compute(inception_file: Path) -> None:
     metric = fid_metric(inception_file)
     gen = torch.Generator().manual_seed(0)
