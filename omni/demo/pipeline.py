@@ -208,8 +208,10 @@ def step_test(run: DemoRun) -> str:
         "evaluation report": out / "report.html",
     }
     metrics = json.loads((out / "metrics.json").read_text())["metrics"]
-    ok = [name for name, m in metrics.items() if m.get("status") == "ok"]
-    return f"{len(ok)} metrics computed: {', '.join(ok)}"
+    by_status: dict[str, list[str]] = {}
+    for name, m in metrics.items():
+        by_status.setdefault(m.get("status", "?"), []).append(name)
+    return "; ".join(f"{status}: {', '.join(names)}" for status, names in sorted(by_status.items()))
 
 
 def step_ablation(run: DemoRun) -> str:
