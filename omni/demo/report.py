@@ -81,7 +81,8 @@ th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: left; vertica
 th { background: #f3f3f3; }
 .videos { display: flex; flex-wrap: wrap; gap: 1em; }
 .videos figure { margin: 0; }
-video, img { width: 192px; image-rendering: pixelated; }
+video { width: 192px; image-rendering: pixelated; }
+img.plot { max-width: 100%; }
 .note { color: #666; }
 """
 
@@ -128,6 +129,10 @@ def write_html(
         parts.append("<h2>Outputs</h2><ul>")
         parts += [f"<li>{_link(p, base, name)}</li>" for name, p in links.items()]
         parts.append("</ul>")
+        for name, p in links.items():
+            if Path(p).suffix == ".png":
+                rel = html.escape(os.path.relpath(p, base))
+                parts.append(f"<h3>{html.escape(name)}</h3><img class='plot' src='{rel}' alt=''>")
     if videos:
         parts.append("<h2>Videos</h2><div class='videos'>")
         for caption, video in videos:
