@@ -30,6 +30,8 @@ ARGS = [
     "--disable-component-update",
     "--disable-sync",
     "--no-first-run",
+    "--use-fake-device-for-media-stream",  # a synthetic microphone (a beeping tone)
+    "--use-fake-ui-for-media-stream",
 ]
 pytestmark = [
     pytest.mark.browser,
@@ -129,6 +131,7 @@ def _video_state(page, selector: str) -> dict:
 
 def test_generate_from_uploads_plays_and_downloads(server, page, examples, tmp_path) -> None:
     url, outputs, _ = server
+    before = set(outputs.glob("*.mp4"))
     page.goto(url)
     page.wait_for_selector("#omni-generate")
     page.set_input_files("#omni-ref input[type=file]", str(examples / "face.png"))
@@ -145,9 +148,8 @@ def test_generate_from_uploads_plays_and_downloads(server, page, examples, tmp_p
     )
     page.click("#omni-generate")
     state = _video_state(page, "#omni-video")
-    written = sorted(outputs.glob("*.mp4"))
-    assert len(written) == 1
-    info = probe(written[0])
+    (written,) = set(outputs.glob("*.mp4")) - before  # exactly one new video
+    info = probe(written)
     assert info.num_frames == 15 and info.has_audio  # the 0.6 s of speech at 25 fps
     assert (state["width"], state["height"]) == (info.width, info.height)  # decoded in the page
     assert abs(state["duration"] - 0.6) < 0.05
@@ -155,10 +157,10 @@ def test_generate_from_uploads_plays_and_downloads(server, page, examples, tmp_p
     assert "segment 1/2" in progress or "segment 2/2" in progress, progress
 
     status = page.inner_text("#omni-provenance")
-    assert written[0].name in status
+    assert written.name in status
     # what omni verify says about the written file (an untrained model draws noise that hides
     # the chroma watermark, so "found" is not expected here; the record is always there)
-    expected = provenance_markdown(verify(written[0])).replace("**", "").replace("- ", "")
+    expected = provenance_markdown(verify(written)).replace("**", "").replace("- ", "")
     assert [line for line in expected.splitlines() if line in status] == expected.splitlines()
     assert "provenance record: omni" in status and "seed 0" in status
 
@@ -166,7 +168,33 @@ def test_generate_from_uploads_plays_and_downloads(server, page, examples, tmp_p
         page.click("#omni-video [data-testid=download-link]")
     saved = tmp_path / "downloaded.mp4"
     download.value.save_as(saved)
-    assert saved.read_bytes() == written[0].read_bytes()
+    assert saved.read_bytes() == written.read_bytes()
+
+
+def test_generate_from_a_picked_example_and_a_microphone_recording(server, browser) -> None:
+    url, outputs, _ = server
+    before = set(outputs.glob("*.mp4"))
+    context = browser.new_context(viewport={"width": 1300, "height": 1800})
+    context.grant_permissions(["microphone"])
+    page = context.new_page()
+    page.set_default_timeout(120_000)
+    try:
+        page.goto(url)
+        page.click("button:has(img[src$='/face.png'])")  # pick the example reference
+        page.click("#omni-audio button[aria-label='Record audio']")
+        page.get_by_role("button", name="Record", exact=True).click()
+        page.wait_for_timeout(1500)
+        page.locator("#omni-audio button:visible", has_text="Stop").first.click()
+        page.wait_for_selector("#omni-audio button[aria-label='Trim audio to selection']")
+        page.wait_for_selector("#omni-ref img")
+        page.click("#omni-generate")
+        state = _video_state(page, "#omni-video")
+    finally:
+        context.close()
+    (written,) = set(outputs.glob("*.mp4")) - before
+    assert 0.5 < state["duration"] < 4.0  # as long as the recording
+    assert probe(written).has_audio
+    assert verify(written).record.conditions["active"] == "text+ref+audio"
 
 
 def test_generate_without_a_reference_says_what_is_missing(server, page) -> None:
