@@ -5,7 +5,8 @@ Batches (see `dataset.collate`) hold:
 - `ref` (B, 3, 1, H, W), a frame of the same clip outside the window;
 - `audio` (B, F, D) per-frame audio features (stages that use audio);
 - `pose` (B, K, F, H, W) keypoint heatmaps (stages that use pose);
-- `caption` list[str] ("" where text is dropped), `clip_id` list[str];
+- `caption` list[str] ("" where text is dropped), `clip_id` list[str], `path` list[str] (source
+  file) and `t0` (B,) (window start on its video timeline);
 - `active`, `eligible` (B, 4) bool in `CONDITIONS` order; `key` (B,) int64 noise seeds;
 - `skipped` list[str]: clips that failed to decode and were replaced (for the trainer's log).
 With a feature cache (`cache_dir`), `latent` and `ref_latent` replace `video` and `ref`: the

@@ -2,7 +2,9 @@
 
 `lightning_cli.run_test(ckpt, data, hook=...)` sets `OmniModule.test_hook`; the module then calls
 it with the EMA weights in place. `module.sample(batch)` generates a batch's windows from their
-conditions, `batch` holds the real windows and clip ids (see omni.datamodules.datamodule).
+conditions; `batch` holds the real windows (`video`), `clip_id`, the source file (`path`) and the
+window start on its video timeline (`t0`), from which the driving audio can be read with
+`omni.media.read_audio` (see omni.datamodules.datamodule for every key).
 """
 
 from __future__ import annotations

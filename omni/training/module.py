@@ -219,7 +219,7 @@ class OmniModule(pl.LightningModule):
     def test_step(self, batch: dict, batch_idx: int) -> Any:
         if self.test_hook is not None:
             return self.test_hook.test_step(self, batch, batch_idx)
-        self.validation_step(batch, batch_idx)
+        self._fixed_t_losses(batch, "test")
 
     def on_test_epoch_end(self) -> None:
         if self.test_hook is not None:
