@@ -50,7 +50,13 @@ console = Console(stderr=True)
     show_default=True,
     help="Where generated videos are written.",
 )
-@click.option("--steps", type=click.IntRange(1, 100), default=30, show_default=True)
+@click.option(
+    "--steps",
+    type=click.IntRange(1, 100),
+    default=30,
+    show_default=True,
+    help="Starting value of the steps slider.",
+)
 @click.option("--device", help="torch device; default cuda when available, else cpu.")
 def app(
     model_dir: Path | None,
