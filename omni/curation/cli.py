@@ -194,6 +194,50 @@ def filter_cmd(manifest, out, config_path, dry_run) -> None:
     _summary(df, f"filter → {out}", counts)
 
 
+@curate.command(
+    "cache", context_settings={"ignore_unknown_options": True, "allow_extra_args": True}
+)
+@click.argument("manifest", type=click.Path(exists=True, dir_okay=False))
+@out_option
+@click.option("--cache-dir", required=True, type=click.Path(file_okay=False),
+              help="Cache folder; give the same as --data.cache_dir to `omni fit`.")  # fmt: skip
+@click.option("--stage", default="audio", show_default=True,
+              help="Training stage the cache is for (t2v, text_ref, audio, pose).")  # fmt: skip
+@click.option("--preset", default="tiny", show_default=True, help="Size preset of that run.")
+@click.option("--init-from", type=click.Path(exists=True), default=None,
+              help="Checkpoint of the previous stage, as given to `omni fit`.")  # fmt: skip
+@dry_option
+@click.argument("fit_args", nargs=-1, type=click.UNPROCESSED)
+def cache_cmd(manifest, out, cache_dir, stage, preset, init_from, dry_run, fit_args) -> None:
+    """VAE latents, audio features and keypoints of every clip as training shards.
+
+    Builds the fit run's datamodule and model from the same configs (any further `--model.*` /
+    `--data.*` options are passed to it) and writes its feature cache under CACHE_DIR; resumes
+    an interrupted build. OUT gets every row with cache_shard / cache_windows / cache_error.
+    """
+    from omni.curation.cache import CacheSettings, build_cache
+
+    settings = CacheSettings(cache_dir, stage, preset, init_from, tuple(fit_args))
+    m = _read(manifest)
+    if dry_run:
+        have = len(list(Path(cache_dir).glob("*/shard-*.safetensors")))
+        console.print(
+            f"would cache the windows of {int((m.df['status'] == 'ok').sum())} ok rows of "
+            f"{len(m.df)} for stage {stage} ({preset}) in {cache_dir} ({have} shards already "
+            f"there) and write {out}"
+        )
+        return
+    try:
+        df = build_cache(manifest, settings)
+    except ValueError as err:
+        raise click.UsageError(str(err)) from err
+    write_manifest(df, out, root=m.root)
+    cached = int((df["cache_windows"] > 0).sum())
+    _summary(
+        df, f"cache → {out}", {"clips cached": cached, "windows": int(df["cache_windows"].sum())}
+    )
+
+
 @curate.command("report")
 @click.argument("manifest", type=click.Path(exists=True, dir_okay=False))
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="report.html")
