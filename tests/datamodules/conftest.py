@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from grey_clips import make_clip, rows
 
+from datamodules.grey_clips import make_clip, rows
 from omni.manifest import write_manifest
 
 

@@ -1,7 +1,7 @@
 import torch
 import torch.nn.functional as F
-from grey_clips import rms_per_frame
 
+from datamodules.grey_clips import rms_per_frame
 from omni.datamodules.buckets import make_buckets
 from omni.datamodules.cache import CachedClipDataset, CacheWriter
 from omni.datamodules.clips import load_clips

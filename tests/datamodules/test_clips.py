@@ -1,8 +1,8 @@
 import numpy as np
 import pandas as pd
 import pytest
-from grey_clips import rows
 
+from datamodules.grey_clips import rows
 from omni.datamodules.buckets import make_buckets
 from omni.datamodules.clips import choose_window, cover_crop, load_clips
 from omni.manifest import write_manifest

@@ -1,7 +1,7 @@
 import pytest
 import torch
-from grey_clips import rms_per_frame
 
+from datamodules.grey_clips import rms_per_frame
 from omni.datamodules.conditions import ConditionRatios
 from omni.datamodules.datamodule import OmniDataModule, _val_mask
 

@@ -3,8 +3,8 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 import torch
-from grey_clips import rms_per_frame
 
+from datamodules.grey_clips import rms_per_frame
 from omni.datamodules.buckets import make_buckets
 from omni.datamodules.clips import ClipTable, load_clips
 from omni.datamodules.conditions import ConditionRatios

@@ -98,7 +98,7 @@ def test_checkpoint_mode_through_omni_test(tmp_path: Path) -> None:
     from omni.manifest import write_manifest
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "datamodules"))
-    from grey_clips import make_clip, rows
+    from datamodules.grey_clips import make_clip, rows
 
     for i in range(2):
         make_clip(tmp_path / f"v{i}.mp4")

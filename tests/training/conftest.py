@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "datamodules"))
 
-from grey_clips import make_clip, rows
+from datamodules.grey_clips import make_clip, rows
 
 from omni.manifest import write_manifest
 

@@ -6,7 +6,8 @@ import sys
 
 import pytest
 import torch
-from run_helpers import fit_args
+
+from training.run_helpers import fit_args
 
 
 def _fit(manifest, root, *extra):

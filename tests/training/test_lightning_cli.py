@@ -6,12 +6,12 @@ import pytest
 import torch
 from click.testing import CliRunner
 from lightning.pytorch.callbacks import Callback
-from run_helpers import fit_args
 
 from omni.cli import main
 from omni.media import probe
 from omni.training.callbacks import SampleVideos
 from omni.training.lightning_cli import build_cli, run_test
+from training.run_helpers import fit_args
 
 
 def _metrics(root: Path) -> pd.DataFrame:
