@@ -110,6 +110,12 @@ class PoseEstimator:
         if self._hands is not None:
             self._hands.close()
 
+    def reset(self) -> None:
+        """Forget the tracked person before frames of another clip (keeps the loaded models)."""
+        self._pose.reset()
+        if self._hands is not None:
+            self._hands.reset()
+
     def __enter__(self) -> PoseEstimator:
         return self
 

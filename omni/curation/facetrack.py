@@ -1,8 +1,12 @@
 """Faces through a clip: mediapipe face detection first, then face mesh on the face crop.
 
 Face mesh alone looks for a face that fills much of the picture and misses the small faces of
-full-body shots, so the full-range detector finds the main face (every frame by default: a crop that follows the face gives steadier lips)
-and face mesh runs on a square crop around it, resized so the face is always large. The face and
+full-body shots, so the full-range detector finds the main face and face mesh runs on a square
+crop around it, resized so the face is always large. The full-range detector is the expensive
+part (about twice the mesh), so curation runs it every `DETECT_EVERY` frames and in between
+re-centres the box with the short-range detector on the face crop, where the face is large as
+that model expects: the crop follows the head frame by frame (steadier lips than a held box),
+and lip-sync results match a full-range detection on every frame on the fixtures. The face and
 lip-sync scorers share one track per clip.
 """
 
@@ -16,6 +20,8 @@ import numpy as np
 NUM_MESH = 468
 _NOSE_TIP, _CHEEK_RIGHT, _CHEEK_LEFT = 1, 234, 454  # image-left cheek is the person's right
 EYE_OUTER = (33, 263)
+DETECT_EVERY = 10  # curation's full-range detector rate (see the module docstring)
+_REFINE_SIZE = 192  # side of the face crop the short-range detector re-centres the box on
 
 
 @dataclass
@@ -85,13 +91,21 @@ class FaceTracker:
             faces.append((float(d.score[0]), np.array([b.xmin, b.ymin, b.width, b.height])))
         return faces
 
-    def __call__(self, frames: np.ndarray) -> FaceTrack:
-        """frames (T, H, W, 3) uint8 RGB, consecutive -> the main face's track."""
+    def __call__(self, frames: np.ndarray, mesh_every: int = 1) -> FaceTrack:
+        """frames (T, H, W, 3) uint8 RGB, consecutive -> the main face's track.
+
+        The full-range detector runs every `detect_every` frames and whenever the mesh loses the
+        face; on every meshed frame (detection frames too) the short-range detector re-centres
+        the box on the face crop. The mesh runs on every `mesh_every`-th frame (landmarks NaN on the others; the box
+        is only re-centred there): 1 for lip-sync, which needs the mouth at the video rate.
+        """
         frames = np.asarray(frames)
         if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
             raise ValueError(
                 f"frames must be (T, H, W, 3) uint8 RGB, got {frames.shape} {frames.dtype}"
             )
+        if mesh_every < 1:
+            raise ValueError(f"mesh_every must be >= 1, got {mesh_every}")
         n, height, width = frames.shape[:3]
         count = np.zeros(n, np.int64)
         box = np.full((n, 4), np.nan, np.float32)
@@ -101,42 +115,66 @@ class FaceTracker:
         mesh = self._mp.solutions.face_mesh.FaceMesh(
             static_image_mode=False, max_num_faces=1, min_detection_confidence=0.3
         )
-        held: tuple[int, float, np.ndarray | None] = (0, 0.0, None)
+        held: tuple[int, float] = (0, 0.0)
+        current = None  # the main face's box, None until found / after the mesh lost it
         try:
             for t, frame in enumerate(frames):
                 frame = np.ascontiguousarray(frame)
-                if t % self.detect_every == 0 or held[2] is None:
+                meshed = t % mesh_every == 0
+                if t % self.detect_every == 0 or current is None:
                     faces = self._detect(frame)
                     main = max(faces, key=lambda f: f[1][2] * f[1][3], default=(0.0, None))
-                    held = (len(faces), *main)
-                count[t], score[t] = held[0], held[1]
-                if held[2] is None:
+                    held, current = (len(faces), main[0]), main[1]
+                if meshed and current is not None and self.detect_every > 1:
+                    # every crop from a short-range box: switching box kinds at the detection
+                    # frames would move the crop periodically (seen in the mouth signal)
+                    current = self._recentre(frame, current)
+                count[t], score[t] = held
+                if current is None:
                     continue
-                box[t] = held[2]
-                points = self._mesh_on_crop(mesh, frame, held[2])
-                if points is not None:
-                    landmarks[t] = points
+                box[t] = current
+                if not meshed:
+                    continue
+                points = self._mesh_on_crop(mesh, frame, current)
+                if points is None:
+                    current = None  # lost: full detection again on the next frame
+                    continue
+                landmarks[t] = points
         finally:
             mesh.close()
         return FaceTrack(count, box, score, landmarks, width, height)
 
-    def _mesh_on_crop(self, mesh, frame: np.ndarray, box: np.ndarray) -> np.ndarray | None:
+    def _recentre(self, frame: np.ndarray, box: np.ndarray) -> np.ndarray:
+        """The box of the largest short-range detection on the crop around `box` (else `box`)."""
+        cropped = _square_crop(frame, box, _REFINE_SIZE)
+        if cropped is None:
+            return box
+        crop, x0, y0, size = cropped
+        result = self._near.process(crop)
+        if not result.detections:
+            return box
+        boxes = [d.location_data.relative_bounding_box for d in result.detections]
+        b = max(boxes, key=lambda b: b.width * b.height)
         height, width = frame.shape[:2]
-        side = 1.8 * max(box[2] * width, box[3] * height)  # square crop with room for the chin
-        cx, cy = (box[0] + box[2] / 2) * width, (box[1] + box[3] / 2) * height
-        x0, y0 = round(cx - side / 2), round(cy - side / 2)
-        size = max(2, round(side))
-        crop = np.zeros((size, size, 3), np.uint8)  # zero padding where the crop leaves the frame
-        sx0, sy0 = max(0, x0), max(0, y0)
-        sx1, sy1 = min(width, x0 + size), min(height, y0 + size)
-        if sx1 <= sx0 or sy1 <= sy0:
+        return np.array(
+            [
+                (x0 + b.xmin * size) / width,
+                (y0 + b.ymin * size) / height,
+                b.width * size / width,
+                b.height * size / height,
+            ],
+            np.float32,
+        )
+
+    def _mesh_on_crop(self, mesh, frame: np.ndarray, box: np.ndarray) -> np.ndarray | None:
+        cropped = _square_crop(frame, box, self.crop_size)
+        if cropped is None:
             return None
-        crop[sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0] = frame[sy0:sy1, sx0:sx1]
-        interp = cv2.INTER_AREA if size > self.crop_size else cv2.INTER_LINEAR
-        crop = cv2.resize(crop, (self.crop_size, self.crop_size), interpolation=interp)
+        crop, x0, y0, size = cropped
         result = mesh.process(crop)
         if not result.multi_face_landmarks:
             return None
+        height, width = frame.shape[:2]
         p = np.array(
             [(q.x, q.y, q.z) for q in result.multi_face_landmarks[0].landmark[:NUM_MESH]],
             np.float32,
@@ -146,7 +184,27 @@ class FaceTracker:
         return p
 
 
-def track_faces(frames: np.ndarray, detect_every: int = 1) -> FaceTrack:
+def _square_crop(
+    frame: np.ndarray, box: np.ndarray, out: int
+) -> tuple[np.ndarray, int, int, int] | None:
+    """(crop (out, out, 3), x0, y0, side) of the square 1.8x the box around its centre (room for
+    the chin), zero-padded where it leaves the frame; None when it misses the frame."""
+    height, width = frame.shape[:2]
+    side = 1.8 * max(box[2] * width, box[3] * height)
+    cx, cy = (box[0] + box[2] / 2) * width, (box[1] + box[3] / 2) * height
+    x0, y0 = round(cx - side / 2), round(cy - side / 2)
+    size = max(2, round(side))
+    sx0, sy0 = max(0, x0), max(0, y0)
+    sx1, sy1 = min(width, x0 + size), min(height, y0 + size)
+    if sx1 <= sx0 or sy1 <= sy0:
+        return None
+    crop = np.zeros((size, size, 3), np.uint8)
+    crop[sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0] = frame[sy0:sy1, sx0:sx1]
+    interp = cv2.INTER_AREA if size > out else cv2.INTER_LINEAR
+    return cv2.resize(crop, (out, out), interpolation=interp), x0, y0, size
+
+
+def track_faces(frames: np.ndarray, detect_every: int = DETECT_EVERY) -> FaceTrack:
     """The main face through consecutive frames (T, H, W, 3) uint8 (one-off; reuse a FaceTracker)."""
     tracker = FaceTracker(detect_every=detect_every)
     try:

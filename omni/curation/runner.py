@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -66,12 +67,24 @@ def clear_parts(out: str | os.PathLike) -> None:
     shutil.rmtree(parts_dir(out), ignore_errors=True)
 
 
+def single_threaded() -> None:
+    """Keep a worker process to one core: with N workers, N processes already fill N cores, and
+    libraries' own thread pools would only contend with each other."""
+    import cv2
+
+    os.environ["OMP_NUM_THREADS"] = "1"  # for libraries that load later in this process (torch)
+    cv2.setNumThreads(1)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(1)
+
+
 def _local(fn: Callable[[dict], dict], tasks: list[dict], workers: int) -> Iterator[dict]:
     if workers <= 1:
         yield from map(fn, tasks)
         return
     # spawn: mediapipe and torch hold threads that a forked child must not inherit
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+    context = get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=single_threaded) as pool:
         yield from pool.map(fn, tasks, chunksize=1)
 
 

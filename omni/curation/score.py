@@ -11,8 +11,6 @@ import pandas as pd
 
 from omni.curation.scorers import SCORERS, ScoreConfig, decode_clip
 
-_state: dict = {}
-
 
 def pending_mask(df: pd.DataFrame, scorers: list[str]) -> np.ndarray:
     """Rows still to score: status ok and some scorer's version column missing or different."""
@@ -37,6 +35,7 @@ def score_task(task: dict) -> dict:
     except (MediaError, OSError) as err:
         result.update(status="error", error=f"decode: {err}")
         return result
+    clip.mouth_needed = "lipsync" in names and clip.audio is not None
     errors = []
     for name in names:
         scorer = SCORERS[name]()

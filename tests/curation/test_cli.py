@@ -88,7 +88,7 @@ def test_probe_split_score_filter_report(raw, tmp_path):
     scored = read_manifest(out / "score.parquet").df
     assert len(scored) == len(split) and not (out / "score.parquet.parts").exists()
     ok = scored[scored["status"] == "ok"]
-    assert ok["quality_version"].eq("1").all()
+    assert ok["quality_version"].eq("2").all()
     assert ok["sharpness"].gt(0).sum() == len(ok) - 2  # the black 8x8 clip has no detail
     assert ok.loc[ok["source"] == "tiny.mp4", "sharpness"].eq(0).all()
     by_source = ok.groupby("source")["speech_activity"].max()

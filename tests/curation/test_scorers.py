@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from omni.curation.score import score_task
-from omni.curation.scorers import DEFAULT_SCORERS, ScoreConfig, pose_jitter, speech_activity
+from omni.curation.scorers import (
+    DEFAULT_SCORERS,
+    ScoreConfig,
+    motion_amplitude,
+    pose_jitter,
+    speech_activity,
+)
 from omni.pose import load_keypoints
 
 
@@ -30,9 +36,17 @@ def test_default_scorers_on_a_talking_head(footage, tmp_path):
     assert out["sync_method"] == "landmark" and abs(out["sync_offset"]) <= 2
     assert out["speech_activity"] > 0.5 and out["aesthetic"] is None
     kp, times = load_keypoints(out["keypoints_path"])
-    assert len(kp) == 30 and np.allclose(np.diff(times), 2 / 25)  # every 2nd frame at 25 fps
+    assert len(kp) == 5 and np.allclose(np.diff(times), 12 / 25)  # sparse pass: 2 fps
+    assert out["pose_visibility"] < 0.5 and out["pose_jitter"] is None  # no dense pass
     assert out["pose_hands"] == 0.0  # hands are out of frame in this shot
     assert all(out[f"{n}_version"] for n in DEFAULT_SCORERS)
+
+
+def test_a_visible_body_gets_dense_keypoints(footage, tmp_path):
+    out = score_task(_task(footage("s13.mp4"), tmp_path, ("pose",), end=1.0))
+    kp, times = load_keypoints(out["keypoints_path"])
+    assert len(kp) == 25 and np.allclose(np.diff(times), 1 / 25)  # every scoring frame
+    assert out["pose_visibility"] > 0.8 and 0 <= out["pose_jitter"] < 0.01
 
 
 def test_decode_failure_is_a_reason(tmp_path):
@@ -53,6 +67,16 @@ def test_pure_measures():
     burst = np.where(t < 0.5, np.sin(2 * np.pi * 800 * t), 0.0)
     assert speech_activity(burst, 16000, 25) == pytest.approx(0.25, abs=0.03)
     assert speech_activity(np.zeros(16000), 16000, 25) == 0.0
+
+
+def test_motion_is_the_shift_per_frame():
+    import cv2
+
+    texture = cv2.GaussianBlur(np.random.default_rng(0).random((140, 200)) * 255, (0, 0), 2)
+    frames = np.stack([texture[20:120, 20 + 2 * t : 180 + 2 * t] for t in range(5)])  # 2 px/frame
+    assert motion_amplitude(frames) == pytest.approx(2 / 160, rel=0.15)
+    assert motion_amplitude(np.stack([frames[0]] * 3)) == pytest.approx(0.0, abs=1e-3)
+    assert motion_amplitude(frames[:1]) is None
 
 
 @pytest.mark.slow
