@@ -23,6 +23,9 @@ import numpy as np
 
 _VFR_TOLERANCE = 0.05  # relative spread of frame intervals above which a stream is variable-rate
 _VFR_PACKETS = 240  # packets demuxed (not decoded) to judge the frame-rate regularity
+DECODE_THREADS = 0
+"""Video decoder threads: 0 lets FFmpeg use every core; worker pools set 1 (their processes
+already fill the cores)."""
 
 
 class MediaError(ValueError):
@@ -174,6 +177,7 @@ def iter_frames(
             raise MediaError(f"{path}: no video stream")
         video = container.streams.video[0]
         video.thread_type = "AUTO"
+        video.thread_count = DECODE_THREADS
         origin = _stream_start(video)
         if start_s > 0:
             container.seek(int((origin + start_s) / video.time_base), stream=video, backward=True)

@@ -39,9 +39,12 @@ class ScoreConfig:
     """Rate of the first pose pass (scores, and the side file of clips that stay sparse)."""
     dense_pose_visibility: float | None = 0.5
     """Clips whose sparse pass reaches this mean body visibility (the filter's default
-    min_pose_visibility) get a second, dense pass at the scoring rate, which their side file and
+    min_pose_visibility) get a second, dense pass at `dense_pose_fps`, which their side file and
     jitter come from: dense keypoints where pose training can use them. Head-and-shoulder shots
-    score about 0.4, full-body shots above 0.9. None: never dense (unless pose_fps >= fps)."""
+    score about 0.4, full-body shots above 0.9. None: never dense."""
+    dense_pose_fps: float = 12.5
+    """Rate of the dense pass (every 2nd frame at 25 fps; the datamodule interpolates keypoints
+    to its own frame times). Pose + hands cost about 4x the face mesh per frame."""
     quality_stride: int = 4
     """Technical quality averages every n-th scoring frame (it changes slowly within a clip)."""
     keypoints_dir: str | None = None
@@ -161,8 +164,9 @@ class PoseScorer:
     """Body visibility, hands visible, keypoint jitter; writes the keypoints side file.
 
     A sparse pass at `pose_fps` scores every clip; clips whose body is visible enough for pose
-    training (`dense_pose_visibility`) get a dense pass at the scoring rate, which their scores
-    and side file come from. Jitter is measured on dense keypoints only (null otherwise).
+    training (`dense_pose_visibility`) get a dense pass at `dense_pose_fps`, which their scores
+    and side file come from. Jitter is measured on dense keypoints only (null otherwise), per
+    dense step.
     """
 
     name, version = "pose", "2"
@@ -177,13 +181,14 @@ class PoseScorer:
         from omni.pose import NUM_BODY, save_keypoints
 
         step = max(1, round(clip.fps / config.pose_fps))
+        dense_step = max(1, round(clip.fps / config.dense_pose_fps))
         index = np.arange(0, len(clip.frames), step)
         kp = _keypoints(clip.frames[index])
-        dense = step == 1
+        dense = step <= dense_step
         threshold = config.dense_pose_visibility
         if not dense and threshold is not None and kp.conf[:, :NUM_BODY].mean() >= threshold:
-            index = np.arange(len(clip.frames))
-            kp, dense = _keypoints(clip.frames), True
+            index = np.arange(0, len(clip.frames), dense_step)
+            kp, dense = _keypoints(clip.frames[index]), True
         path = None
         if config.keypoints_dir:
             name = hashlib.sha1(clip.clip_id.encode()).hexdigest()[:16] + ".npz"
