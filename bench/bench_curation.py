@@ -23,7 +23,13 @@ from pathlib import Path
 
 from omni.curation.runner import single_threaded
 from omni.curation.score import score_task
-from omni.curation.scorers import DEFAULT_SCORERS, SCORERS, ScoreConfig, decode_clip
+from omni.curation.scorers import (
+    DEFAULT_SCORERS,
+    SCORERS,
+    ScoreConfig,
+    decode_clip,
+    scorer_version,
+)
 from omni.media import read_video
 
 FIXTURES = Path(
@@ -33,7 +39,8 @@ FIXTURES = Path(
 
 def _task(source: Path, seconds: float, clip_id: str, config: ScoreConfig) -> dict:
     return {"clip_id": clip_id, "path": str(source), "start_s": 0.0, "end_s": seconds,
-            "scorers": list(DEFAULT_SCORERS), "config": asdict(config)}  # fmt: skip
+            "scorers": list(DEFAULT_SCORERS), "config": asdict(config),
+            "versions": {n: scorer_version(n, config) for n in DEFAULT_SCORERS}}  # fmt: skip
 
 
 def _timed(fn, *args):

@@ -128,13 +128,38 @@ def split_cmd(manifest, out, min_len, max_len, margin, threshold, limit, dry_run
 @click.option("--fps", type=float, default=25.0, show_default=True, help="Scoring rate.")
 @click.option("--max-side", type=int, default=640, show_default=True, help="Decode size.")
 @click.option("--keypoints-dir", type=click.Path(file_okay=False), default=None)
+@click.option(
+    "--syncnet",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="syncnet_python syncnet_v2.model: SyncNet lip-sync instead of landmarks.",
+)
+@click.option(
+    "--insightface",
+    type=click.Path(exists=True, file_okay=False),
+    default=None,
+    help="insightface model folder (buffalo_l): adds face identity consistency.",
+)
+@click.option(
+    "--aesthetic-clip",
+    type=click.Path(exists=True),
+    default=None,
+    help="open_clip ViT-L/14 (local dir or checkpoint file) for aesthetics.",
+)
+@click.option(
+    "--aesthetic-head",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="LAION improved-aesthetic-predictor MLP weights (.pth) for aesthetics.",
+)
 @limit_option
 @dry_option
-def score_cmd(manifest, out, scorers, workers, engine, fps, max_side, keypoints_dir, limit, dry_run) -> None:  # fmt: skip
+def score_cmd(manifest, out, scorers, workers, engine, fps, max_side, keypoints_dir, syncnet,
+              insightface, aesthetic_clip, aesthetic_head, limit, dry_run) -> None:  # fmt: skip
     """Score every pending clip (resumable: rows already scored with the same versions are kept)."""
     from omni.curation.runner import clear_parts, load_parts, run_rows
     from omni.curation.score import build_tasks, merge_results, pending_mask, score_task
-    from omni.curation.scorers import DEFAULT_SCORERS, SCORERS, ScoreConfig
+    from omni.curation.scorers import DEFAULT_SCORERS, SCORERS, ScoreConfig, scorer_version
 
     names = [s.strip() for s in scorers.split(",")] if scorers else list(DEFAULT_SCORERS)
     unknown = [n for n in names if n not in SCORERS]
@@ -144,20 +169,29 @@ def score_cmd(manifest, out, scorers, workers, engine, fps, max_side, keypoints_
         raise click.UsageError(f"--workers must be >= 1, got {workers}")
     m = _read(manifest)
     keypoints_dir = keypoints_dir or str(Path(out).with_suffix("")) + ".keypoints"
-    config = ScoreConfig(
-        fps=fps,
-        max_side=max_side,
-        keypoints_dir=str(Path(keypoints_dir).resolve()),
-    )
+    try:
+        config = ScoreConfig(
+            fps=fps,
+            max_side=max_side,
+            keypoints_dir=str(Path(keypoints_dir).resolve()),
+            syncnet=_absolute(syncnet),
+            insightface=_absolute(insightface),
+            aesthetic_clip=_absolute(aesthetic_clip),
+            aesthetic_head=_absolute(aesthetic_head),
+        )
+        versions = {n: scorer_version(n, config) for n in names}
+        _check_weights(config, names)
+    except ValueError as err:
+        raise click.UsageError(str(err)) from err
     done = load_parts(out)
-    mask = pending_mask(m.df, names)
+    mask = pending_mask(m.df, versions)
     if not done.empty:
         mask &= ~m.df["clip_id"].isin(done["clip_id"]).to_numpy()
-    tasks = build_tasks(m.df, mask, m.resolve, names, config)[:limit]
+    tasks = build_tasks(m.df, mask, m.resolve, versions, config)[:limit]
     if dry_run:
         console.print(
             f"would score {len(tasks)} clips with {names} ({len(done)} already in parts, "
-            f"{int((~pending_mask(m.df, names)).sum())} up to date) into {out}"
+            f"{int((~pending_mask(m.df, versions)).sum())} up to date) into {out}"
         )
         return
     results = run_rows(score_task, tasks, out, workers=workers, engine=engine)
@@ -166,6 +200,23 @@ def score_cmd(manifest, out, scorers, workers, engine, fps, max_side, keypoints_
     clear_parts(out)
     errors = int(df["score_error"].notna().sum()) if "score_error" in df else 0
     _summary(df, f"score → {out}", {"scored now": len(tasks), "scorer errors": errors})
+
+
+def _absolute(path: str | None) -> str | None:
+    return str(Path(path).resolve()) if path is not None else None
+
+
+def _check_weights(config, names: list[str]) -> None:
+    """Load each given weights file once here, so a wrong file is a usage error, not a reason on
+    every row."""
+    from omni.curation import pretrained
+
+    if config.syncnet and "lipsync" in names:
+        pretrained.syncnet_model(config.syncnet)
+    if config.insightface and "face" in names:
+        pretrained.identity_model(config.insightface)
+    if config.aesthetic_head and "aesthetics" in names:
+        pretrained.aesthetic_head(config.aesthetic_head)
 
 
 @curate.command("filter")

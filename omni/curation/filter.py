@@ -53,7 +53,10 @@ class Thresholds:
     max_abs_sync_offset: float = 2
     """audio: |lip-sync offset| in scoring frames (25 fps: 80 ms)."""
     min_sync_conf: float = 0.15
-    """audio: lip-sync confidence (landmark: peak minus median correlation)."""
+    """audio: landmark lip-sync confidence (peak minus median correlation)."""
+    min_sync_conf_syncnet: float = 3.0
+    """audio: SyncNet confidence (Sync-C: median minus minimum embedding distance), for rows
+    scored with --syncnet (sync_method = syncnet)."""
     min_face_present_audio: float = 0.8
     """audio: the speaking face must be visible nearly all the time."""
     min_pose_visibility: float = 0.5
@@ -97,14 +100,23 @@ def apply_filter(df: pd.DataFrame, thresholds: Thresholds) -> pd.DataFrame:
         for column, op, key in checks:
             if column not in scores:
                 continue
-            limit = values[key]
+            limit = _limits(key, scores, values)
             col = pd.to_numeric(scores[column], errors="coerce").to_numpy(dtype=float)
             good = col >= limit if op == ">=" else col <= limit
             for i in np.flatnonzero(previous & ~good):
                 got = "null" if np.isnan(col[i]) else f"{col[i]:.3g}"
-                reasons[i].append(f"{condition}: {column} {got} (needs {op} {limit:g})")
+                reasons[i].append(f"{condition}: {column} {got} (needs {op} {limit[i]:g})")
             passed &= good
         df[f"eligible_{condition}"] = passed
         previous = passed
     df["reject_reason"] = ["; ".join(r) if r else None for r in reasons]
     return df
+
+
+def _limits(key: str, scores: pd.DataFrame, values: dict) -> np.ndarray:
+    """The threshold of each row: SyncNet confidences have their own scale."""
+    limit = np.full(len(scores), values[key], dtype=float)
+    if key == "min_sync_conf" and "sync_method" in scores:
+        syncnet = (scores["sync_method"] == "syncnet").to_numpy()
+        limit[syncnet] = values["min_sync_conf_syncnet"]
+    return limit

@@ -12,13 +12,15 @@ import pandas as pd
 from omni.curation.scorers import SCORERS, ScoreConfig, decode_clip
 
 
-def pending_mask(df: pd.DataFrame, scorers: list[str]) -> np.ndarray:
-    """Rows still to score: status ok and some scorer's version column missing or different."""
+def pending_mask(df: pd.DataFrame, versions: dict[str, str]) -> np.ndarray:
+    """Rows still to score: status ok and some scorer's version column missing or different.
+
+    `versions`: scorer name -> its version for this run (`scorers.scorer_version`)."""
     todo = np.zeros(len(df), dtype=bool)
-    for name in scorers:
+    for name, version in versions.items():
         column = f"{name}_version"
         have = df[column] if column in df else pd.Series([None] * len(df), index=df.index)
-        todo |= (have != SCORERS[name].version).to_numpy()
+        todo |= (have != version).to_numpy()
     return todo & (df["status"] == "ok").to_numpy()
 
 
@@ -29,7 +31,7 @@ def score_task(task: dict) -> dict:
     config = ScoreConfig(**task["config"])
     names = task["scorers"]
     result: dict = {"clip_id": task["clip_id"]}
-    result.update({f"{n}_version": SCORERS[n].version for n in names})
+    result.update({f"{n}_version": task["versions"][n] for n in names})
     try:
         clip = decode_clip(task["path"], task["clip_id"], task["start_s"], task["end_s"], config)
     except (MediaError, OSError) as err:
@@ -50,7 +52,7 @@ def score_task(task: dict) -> dict:
 
 
 def build_tasks(
-    df: pd.DataFrame, mask: np.ndarray, resolve, scorers: list[str], config: ScoreConfig
+    df: pd.DataFrame, mask: np.ndarray, resolve, versions: dict[str, str], config: ScoreConfig
 ) -> list[dict]:
     rows = df[mask]
     return [
@@ -59,7 +61,8 @@ def build_tasks(
             "path": resolve(r.source),
             "start_s": float(r.start_s) if pd.notna(r.start_s) else 0.0,
             "end_s": float(r.end_s) if pd.notna(r.end_s) else None,
-            "scorers": scorers,
+            "scorers": list(versions),
+            "versions": versions,
             "config": asdict(config),
         }
         for r in rows.itertuples()

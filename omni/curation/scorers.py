@@ -49,6 +49,21 @@ class ScoreConfig:
     """Technical quality averages every n-th scoring frame (it changes slowly within a clip)."""
     keypoints_dir: str | None = None
     """Folder for pose keypoint side files (.npz); default `<manifest>.keypoints/` beside the output."""
+    syncnet: str | None = None
+    """syncnet_python `syncnet_v2.model`: lip-sync by SyncNet instead of the landmark sync."""
+    insightface: str | None = None
+    """insightface model folder (buffalo_l layout): adds identity consistency to the face scorer."""
+    aesthetic_clip: str | None = None
+    """open_clip ViT-L/14 (local dir in open_clip's layout, or a checkpoint file) for aesthetics."""
+    aesthetic_head: str | None = None
+    """LAION improved-aesthetic-predictor MLP weights (.pth); with aesthetic_clip: aesthetics."""
+
+    def __post_init__(self) -> None:
+        if (self.aesthetic_clip is None) != (self.aesthetic_head is None):
+            raise ValueError(
+                "aesthetics needs both the open_clip model and the LAION head, got "
+                f"aesthetic_clip={self.aesthetic_clip!r}, aesthetic_head={self.aesthetic_head!r}"
+            )
 
 
 @dataclass
@@ -100,15 +115,48 @@ def pose_estimator():
     return PoseEstimator(hands=True)
 
 
+def scorer_version(name: str, config: ScoreConfig) -> str:
+    """The `<name>_version` value of a scorer run with these options (weights change it)."""
+    scorer = SCORERS[name]
+    paths = [getattr(config, option) for option in scorer.weights]
+    if not any(paths):
+        return scorer.version
+    from omni.curation.pretrained import weights_tag
+
+    tags = []
+    for option, path in zip(scorer.weights, paths, strict=True):
+        if path:
+            file = _weights_file(option, path)
+            tags.append(f"{option}:{weights_tag(file)}")
+    return f"{scorer.version}+" + "+".join(tags)
+
+
+def _weights_file(option: str, path: str) -> str:
+    """The file whose content identifies the weights given to an option."""
+    if option == "insightface":
+        from omni.curation.pretrained import recognition_file
+
+        return str(recognition_file(path))
+    if Path(path).is_dir():
+        found = sorted(Path(path).glob("open_clip_model.safetensors")) + sorted(
+            Path(path).glob("*.bin")
+        )
+        if not found:
+            raise ValueError(f"--aesthetic-clip: no open_clip weights file in {path}")
+        return str(found[0])
+    return path
+
+
 def _mean(x: np.ndarray) -> float | None:
     x = np.asarray(x, np.float64)
     return float(np.nanmean(x)) if x.size and not np.isnan(x).all() else None
 
 
 class FaceScorer:
-    """Main face: frames with a face, face count, area fraction, yaw (identity: null for now)."""
+    """Main face: frames with a face, face count, area fraction, yaw; identity consistency with
+    insightface weights (null without)."""
 
-    name, version = "face", "2"
+    name, version, weights = "face", "2", ("insightface",)
     columns = (
         pa.field("face_present", pa.float64()),
         pa.field("face_count", pa.float64()),
@@ -126,14 +174,27 @@ class FaceScorer:
             "face_count": float(track.count.mean()),
             "face_area": _mean(area[found]) if found.any() else 0.0,
             "face_yaw": _mean(np.abs(track.yaw_degrees())),
-            "face_identity": None,  # needs insightface weights: not wired in yet
+            "face_identity": _identity(clip, config),
         }
 
 
-class LipSyncScorer:
-    """Lip-sync offset / confidence / distance from the landmark sync (SyncNet option: to come)."""
+def _identity(clip: Clip, config: ScoreConfig) -> float | None:
+    if config.insightface is None:
+        return None
+    from omni.curation.pretrained import identity_consistency, identity_embeddings
 
-    name, version = "lipsync", "2"
+    emb = identity_embeddings(clip.frames, clip.faces.landmarks, config.insightface)
+    return identity_consistency(emb)
+
+
+class LipSyncScorer:
+    """Lip-sync offset / confidence / distance: SyncNet with its weights, else the landmark sync.
+
+    `sync_offset` is in scoring frames, positive when the audio comes late, for both methods;
+    `sync_conf` / `sync_dist` are each method's own scale (`sync_method` says which).
+    """
+
+    name, version, weights = "lipsync", "2", ("syncnet",)
     columns = (
         pa.field("sync_offset", pa.int64()),
         pa.field("sync_conf", pa.float64()),
@@ -147,6 +208,8 @@ class LipSyncScorer:
         empty = dict.fromkeys(("sync_offset", "sync_conf", "sync_dist", "sync_method"))
         if clip.audio is None:
             return empty
+        if config.syncnet is not None:
+            return _syncnet(clip, config.syncnet, empty)
         mouth = mouth_from_track(clip.faces)
         env = audio_envelope(clip.audio, SCORING_SR, clip.fps, len(mouth))
         result = landmark_sync(mouth, env)
@@ -160,6 +223,20 @@ class LipSyncScorer:
         }
 
 
+def _syncnet(clip: Clip, path: str, empty: dict) -> dict:
+    from omni.curation.pretrained import syncnet_sync
+
+    if np.isnan(clip.faces.box[:, 0]).all():
+        return empty  # no face: nothing to judge, as with the landmark sync
+    result = syncnet_sync(clip.frames, clip.faces.box, clip.audio, clip.fps, path)
+    return {
+        "sync_offset": -result.offset,  # syncnet_python reports a late audio as a negative offset
+        "sync_conf": result.sync_c,
+        "sync_dist": result.sync_d,
+        "sync_method": "syncnet",
+    }
+
+
 class PoseScorer:
     """Body visibility, hands visible, keypoint jitter; writes the keypoints side file.
 
@@ -169,7 +246,7 @@ class PoseScorer:
     dense step.
     """
 
-    name, version = "pose", "2"
+    name, version, weights = "pose", "2", ()
     columns = (
         pa.field("pose_visibility", pa.float64()),
         pa.field("pose_hands", pa.float64()),
@@ -224,7 +301,7 @@ def pose_jitter(xy: np.ndarray, conf: np.ndarray, min_conf: float = 0.5) -> floa
 class QualityScorer:
     """Technical quality (never called aesthetics): sharpness, exposure, noise."""
 
-    name, version = "quality", "2"
+    name, version, weights = "quality", "2", ()
     columns = (
         pa.field("sharpness", pa.float64()),
         pa.field("exposure", pa.float64()),
@@ -259,7 +336,7 @@ def technical_quality(gray: np.ndarray) -> dict:
 class MotionScorer:
     """Motion amplitude: mean optical-flow magnitude on a low-resolution decode."""
 
-    name, version = "motion", "2"
+    name, version, weights = "motion", "2", ()
     columns = (pa.field("motion", pa.float64()),)
 
     def __call__(self, clip: Clip, config: ScoreConfig) -> dict:
@@ -281,7 +358,7 @@ def motion_amplitude(gray: np.ndarray) -> float | None:
 class SpeechScorer:
     """Speech activity: fraction of frames whose speech-band energy stands above the floor."""
 
-    name, version = "speech", "1"
+    name, version, weights = "speech", "1", ()
     columns = (pa.field("speech_activity", pa.float64()),)
 
     def __call__(self, clip: Clip, config: ScoreConfig) -> dict:
@@ -303,14 +380,20 @@ def speech_activity(audio: np.ndarray, sr: int, fps: float, floor_db: float = -4
 
 
 class AestheticsScorer:
-    """Aesthetics needs open_clip ViT-L/14 + the LAION head from local files (not wired in yet):
-    the column stays null — technical quality is reported instead, never under this name."""
+    """LAION aesthetic score from open_clip ViT-L/14 + the aesthetic MLP head (local files); null
+    without them — technical quality is reported instead, never under this name."""
 
-    name, version = "aesthetics", "0"
+    name, version, weights = "aesthetics", "1", ("aesthetic_clip", "aesthetic_head")
     columns = (pa.field("aesthetic", pa.float64()),)
 
     def __call__(self, clip: Clip, config: ScoreConfig) -> dict:
-        return {"aesthetic": None}
+        if config.aesthetic_clip is None or config.aesthetic_head is None:
+            return {"aesthetic": None}
+        from omni.curation.pretrained import aesthetic_score
+
+        return {
+            "aesthetic": aesthetic_score(clip.frames, config.aesthetic_clip, config.aesthetic_head)
+        }
 
 
 SCORERS = {

@@ -11,14 +11,16 @@ from omni.curation.scorers import (
     ScoreConfig,
     motion_amplitude,
     pose_jitter,
+    scorer_version,
     speech_activity,
 )
 from omni.pose import load_keypoints
 
 
-def _task(path, tmp_path, scorers=DEFAULT_SCORERS, start=0.0, end=2.4) -> dict:
-    config = ScoreConfig(keypoints_dir=str(tmp_path / "kp"))
+def _task(path, tmp_path, scorers=DEFAULT_SCORERS, start=0.0, end=2.4, **options) -> dict:
+    config = ScoreConfig(keypoints_dir=str(tmp_path / "kp"), **options)
     return {
+        "versions": {n: scorer_version(n, config) for n in scorers},
         "clip_id": "c1",
         "path": str(path),
         "start_s": start,
