@@ -92,11 +92,15 @@ def probe_cmd(folder, out, include, exclude, limit, dry_run) -> None:
 @click.option("--min-len", type=float, default=2.0, show_default=True, help="Shortest clip, s.")
 @click.option("--max-len", type=float, default=10.0, show_default=True, help="Longest clip, s.")
 @click.option("--margin", type=float, default=0.2, show_default=True, help="Trim around cuts, s.")
-@click.option("--threshold", type=float, default=30.0, show_default=True, help="Cut threshold.")
+@click.option("--detector", type=click.Choice(["fast", "scenedetect"]), default="fast",
+              show_default=True, help="fast: HSV difference on a 64-px decode; scenedetect: "
+              "PySceneDetect's ContentDetector.")  # fmt: skip
+@click.option("--threshold", type=float, default=None,
+              help="Cut threshold (default: fast 30, scenedetect 27).")  # fmt: skip
 @limit_option
 @dry_option
-def split_cmd(manifest, out, min_len, max_len, margin, threshold, limit, dry_run) -> None:
-    """Scene cuts on a low-resolution decode, then clips of MIN..MAX seconds."""
+def split_cmd(manifest, out, min_len, max_len, margin, detector, threshold, limit, dry_run) -> None:  # fmt: skip
+    """Scene cuts (fast detector or PySceneDetect), then clips of MIN..MAX seconds."""
     from rich.progress import track
 
     from omni.curation.split import SplitConfig, split_row
@@ -104,7 +108,7 @@ def split_cmd(manifest, out, min_len, max_len, margin, threshold, limit, dry_run
     if not 0 < min_len <= max_len:
         raise click.UsageError(f"need 0 < --min-len <= --max-len, got {min_len} and {max_len}")
     m = _read(manifest)
-    config = SplitConfig(min_len, max_len, margin, threshold)
+    config = SplitConfig(min_len, max_len, margin, threshold, detector=detector)
     records = m.df.to_dict("records")
     todo = records[:limit] if limit is not None else records
     if dry_run:
