@@ -33,8 +33,9 @@ class ScoreConfig:
     max_side: int = 640
     """Longer side of the decoded frames; faces of talking-head shots stay large enough for lips."""
     face_detect_every: int = 10  # = facetrack.DETECT_EVERY
-    """Face detection runs every n-th frame (and when the mesh loses the face); the face mesh
-    runs on every frame, on a crop that follows the face."""
+    """The full-range face detector runs every n-th frame (and when the mesh loses the face); the
+    short-range detector re-centres the face crop on the frames the mesh runs on (every frame when
+    lip-sync needs the mouth, else these detection frames)."""
     pose_fps: float = 2.0
     """Rate of the first pose pass (scores, and the side file of clips that stay sparse)."""
     dense_pose_visibility: float | None = 0.5
