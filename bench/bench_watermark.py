@@ -20,6 +20,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from rich.console import Console
 from rich.progress import Progress
 
 from omni.media import probe, read_video, write_video
@@ -93,7 +94,7 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 def run(videos: list[str], seconds: float, tmp: Path) -> None:
     hits = {name: 0 for name in ATTACKS}
     rows, false_pos, checks, detect_times = [], 0, 0, []
-    with Progress() as progress:
+    with Progress(console=Console(stderr=True)) as progress:
         task = progress.add_task("videos", total=len(videos))
         for name in videos:
             source = FIXTURES / "footage" / name
@@ -114,6 +115,7 @@ def run(videos: list[str], seconds: float, tmp: Path) -> None:
                 found, _, _ = detect(attack(plain, attack_name, tmp / "attacked.mp4"))
                 false_pos += found
                 checks += 1
+            progress.console.print(f"done {name}: {hits} false positives {false_pos}/{checks}")
             progress.advance(task)
     _print(rows, hits, len(videos), false_pos, checks, detect_times)
 
