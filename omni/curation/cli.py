@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 import omni.curation.schema  # noqa: F401  (declares every curation column)
+from omni.curation.caption import caption_cmd
 from omni.manifest import ManifestError, read_manifest, write_manifest
 
 console = Console(stderr=True)
@@ -306,3 +307,6 @@ def report_cmd(manifest, out, thumbs) -> None:
     m = _read(manifest)
     path = write_report(m, out, thumbs=thumbs)
     console.print(f"report → {path}")
+
+
+curate.add_command(caption_cmd)

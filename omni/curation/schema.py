@@ -4,4 +4,4 @@ Each step declares its columns beside its code; this module only imports them al
 that carries earlier steps' columns through can write them. docs/manifest.md lists them.
 """
 
-from omni.curation import cache, probe, scorers, split  # noqa: F401  (registration side effects)
+from omni.curation import cache, caption, probe, scorers, split  # noqa: F401  (registration side effects)
