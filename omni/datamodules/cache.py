@@ -33,12 +33,13 @@ from safetensors.torch import save_file
 from torch.utils.data import Dataset
 
 from omni.datamodules.clips import ClipTable, choose_window
-from omni.datamodules.conditions import CONDITIONS, ConditionRatios, draw_active
+from omni.datamodules.conditions import CONDITIONS, ConditionRatios, GuidanceDrop
 from omni.datamodules.dataset import (
     VAL_EPOCH,
     AudioFn,
     ClipDataset,
     SampleSpec,
+    draw_sample_conditions,
     sample_key,
 )
 from omni.media import MediaError
@@ -234,10 +235,11 @@ class CachedClipDataset(Dataset):
         ratios: ConditionRatios,
         seed: int = 0,
         train: bool = True,
+        cfg_drop: GuidanceDrop | None = None,
     ) -> None:
         self.dir = Path(cache_dir)
         self.table, self.spec, self.ratios = table, spec, ratios
-        self.seed, self.train = seed, train
+        self.seed, self.train, self.cfg_drop = seed, train, cfg_drop
         index = pd.read_parquet(self.dir / "index.parquet")
         ok = index[index["error"].isna()]
         self.windows: dict[int, list[tuple[int, int, float]]] = {}
@@ -264,7 +266,7 @@ class CachedClipDataset(Dataset):
         shard, slot, t0 = windows[int(rng.integers(len(windows)))] if self.train else windows[0]
         f = _open_shard(str(self.dir / f"shard-{shard:05d}.safetensors"))
         eligible = self.table.eligible[index] & self._load
-        active = draw_active(self.ratios, eligible, rng) if self.train else eligible.copy()
+        active, dropped = draw_sample_conditions(self, eligible, rng)
         row = self._rows[index]
         sample = {
             "latent": f.get_tensor(f"{slot}.latent"),
@@ -276,8 +278,11 @@ class CachedClipDataset(Dataset):
             "clip_id": row["clip_id"],
             "path": row["path"],
             "t0": t0,
+            "fps": float(row["fps_t"]),
             "skipped": [],
         }
+        if self.train and self.cfg_drop is not None:
+            sample["cfg_dropped"] = torch.from_numpy(dropped)
         if "audio" in self.spec.load:
             sample["audio"] = f.get_tensor(f"{slot}.audio")
         if "pose" in self.spec.load:

@@ -8,6 +8,12 @@ A sample draws each condition independently with its ratio; a drawn condition th
 every weaker condition the clip is eligible for. So the probability that a condition is active on
 an eligible clip is 1 - prod(1 - ratio) over itself and the stronger conditions
 (`effective_rates`), which is what the docs table lists for each stage.
+
+Classifier-free guidance then needs the passes it subtracts to be trained: the sampler's chain
+text -> audio evaluates the model with text off (reference still on) and with audio off, which the
+closure rule almost never produces (any stronger condition switches text on). So after the closure
+rule each active condition is switched off again with its own `GuidanceDrop` probability,
+independently; a condition's activity rate becomes its closure rate times (1 - drop).
 """
 
 from __future__ import annotations
@@ -70,6 +76,33 @@ class ConditionRatios:
         return tuple(name for name, on in zip(CONDITIONS, implied, strict=True) if on)
 
 
+@dataclass(frozen=True)
+class GuidanceDrop:
+    """Per-sample probability of switching an active condition off after the closure rule, so
+    the condition-dropped passes of classifier-free guidance are trained (set per stage)."""
+
+    text: float = 0.0
+    """Probability of dropping an active caption (the sampler's text-off pass, reference on)."""
+    ref: float = 0.0
+    """Probability of dropping an active reference."""
+    audio: float = 0.0
+    """Probability of dropping active audio (the sampler's audio-off pass)."""
+    pose: float = 0.0
+    """Probability of dropping active pose."""
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(
+                    f"cfg_drop for {f.name!r} must be a probability in [0, 1], got {value}"
+                )
+
+    def as_array(self) -> np.ndarray:
+        """(4,) drop probabilities in `CONDITIONS` order."""
+        return np.array([getattr(self, name) for name in CONDITIONS], dtype=np.float64)
+
+
 def close_downward(drawn: np.ndarray, eligible: np.ndarray) -> np.ndarray:
     """Apply "activating a condition activates every weaker one", within eligibility.
 
@@ -87,18 +120,42 @@ def close_downward(drawn: np.ndarray, eligible: np.ndarray) -> np.ndarray:
 
 
 def draw_active(
-    ratios: ConditionRatios, eligible: np.ndarray, rng: np.random.Generator
+    ratios: ConditionRatios,
+    eligible: np.ndarray,
+    rng: np.random.Generator,
+    cfg_drop: GuidanceDrop | None = None,
 ) -> np.ndarray:
     """Draw one sample's active conditions: eligible (4,) bool -> active (4,) bool."""
+    return draw_conditions(ratios, eligible, rng, cfg_drop)[0]
+
+
+def draw_conditions(
+    ratios: ConditionRatios,
+    eligible: np.ndarray,
+    rng: np.random.Generator,
+    cfg_drop: GuidanceDrop | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(active, dropped) (4,) bool each: the closure rule's draw, then the guidance drop.
+
+    `dropped` marks the conditions the closure rule switched on and the guidance drop switched
+    off again; `active` excludes them.
+    """
     drawn = rng.random(len(CONDITIONS)) < ratios.as_array()
-    return close_downward(drawn, np.asarray(eligible, dtype=bool))
+    closed = close_downward(drawn, np.asarray(eligible, dtype=bool))
+    if cfg_drop is None:
+        return closed, np.zeros_like(closed)
+    dropped = closed & (rng.random(len(CONDITIONS)) < cfg_drop.as_array())
+    return closed & ~dropped, dropped
 
 
-def effective_rates(ratios: ConditionRatios) -> dict[str, float]:
+def effective_rates(
+    ratios: ConditionRatios, cfg_drop: GuidanceDrop | None = None
+) -> dict[str, float]:
     """Probability that each condition is active on a clip eligible for all of them."""
     r = ratios.as_array()
     off = np.flip(np.cumprod(np.flip(1.0 - r)))  # P(neither it nor any stronger one drawn)
-    return {name: float(1.0 - p) for name, p in zip(CONDITIONS, off, strict=True)}
+    keep = 1.0 - (cfg_drop.as_array() if cfg_drop is not None else np.zeros(len(CONDITIONS)))
+    return {name: float((1.0 - p) * k) for name, p, k in zip(CONDITIONS, off, keep, strict=True)}
 
 
 def mix_name(active: np.ndarray) -> str:

@@ -7,7 +7,11 @@ Batches (see `dataset.collate`) hold:
 - `pose` (B, K, F, H, W) keypoint heatmaps (stages that use pose);
 - `caption` list[str] ("" where text is dropped), `clip_id` list[str], `path` list[str] (source
   file) and `t0` (B,) (window start on its video timeline);
-- `active`, `eligible` (B, 4) bool in `CONDITIONS` order; `key` (B,) int64 noise seeds;
+- `active`, `eligible` (B, 4) bool in `CONDITIONS` order; with a `cfg_drop`, `cfg_dropped` (B, 4)
+  bool: conditions the closure rule switched on and the guidance drop switched off again;
+  `key` (B,) int64 noise seeds; `fps` (B,) the window's frame rate;
+- test and predict batches also `wave` (B, N) float32: the window's driving audio at 16 kHz
+  (silence for clips without audio; zero-padded past F / fps seconds when rates differ);
 - `skipped` list[str]: clips that failed to decode and were replaced (for the trainer's log).
 With a feature cache (`cache_dir`), `latent` and `ref_latent` replace `video` and `ref`: the
 cache is built on first use with the LightningModule's VAE (`cache_encoder()`), each rank writing
@@ -26,7 +30,7 @@ from torch.utils.data import DataLoader
 from omni.datamodules.buckets import BucketBatchSampler, make_buckets
 from omni.datamodules.cache import CachedClipDataset, CacheWriter, EncodeFn
 from omni.datamodules.clips import ClipTable, MissingEligibility, load_clips
-from omni.datamodules.conditions import ConditionRatios
+from omni.datamodules.conditions import ConditionRatios, GuidanceDrop
 from omni.datamodules.dataset import AudioFn, ClipDataset, SampleSpec, collate
 
 log = logging.getLogger(__name__)
@@ -72,6 +76,9 @@ class OmniDataModule(pl.LightningDataModule):
         num_workers: dataloader worker processes.
         seed: fixes windows, references, condition draws and noise, per (epoch, clip).
         ratios: per-sample probability of each condition (set by the stage YAML).
+        cfg_drop: per-sample probability of switching each active condition off again after
+            the closure rule, so classifier-free guidance's condition-off passes are trained
+            (set by the stage YAML; None = no guidance drop).
         missing_eligibility: how to treat a clip whose eligibility flag is null.
         keypoints_column: manifest column naming each clip's keypoint side file.
         audio_sr: sample rate the audio is read at before feature extraction.
@@ -96,6 +103,7 @@ class OmniDataModule(pl.LightningDataModule):
         num_workers: int = 0,
         seed: int = 0,
         ratios: ConditionRatios | None = None,
+        cfg_drop: GuidanceDrop | None = None,
         missing_eligibility: MissingEligibility = "ineligible",
         keypoints_column: str = "keypoints_path",
         audio_sr: int = 16000,
@@ -105,8 +113,9 @@ class OmniDataModule(pl.LightningDataModule):
         demo_clips: int = 24,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters(ignore=["ratios"])
+        self.save_hyperparameters(ignore=["ratios", "cfg_drop"])
         self.ratios = ratios or ConditionRatios(text=1.0)
+        self.cfg_drop = cfg_drop
         self.buckets = tuple(make_buckets(resolution, aspect_ratios, bucket_multiple))
         self.spec = SampleSpec(
             num_frames=num_frames,
@@ -257,16 +266,19 @@ class OmniDataModule(pl.LightningDataModule):
         trainer = self.trainer
         return (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
 
-    def _dataset(self, table: ClipTable, train: bool) -> ClipDataset | CachedClipDataset:
-        name = "train" if train else "val"
+    def _dataset(self, table: ClipTable, name: str) -> ClipDataset | CachedClipDataset:
+        """The dataset of split `name` (train, val, test): cached for train/val when built;
+        test batches decode raw video and carry the driving waveform (`wave`)."""
+        train = name == "train"
         if name in self._cached:
             cached = self._cached[name]
             return CachedClipDataset(
-                cached.dir, table, self.spec, self.ratios, self.hparams.seed, train
+                cached.dir, table, self.spec, self.ratios, self.hparams.seed, train, self.cfg_drop
             )
         return ClipDataset(
-            table, self.spec, self.ratios, self.hparams.seed, train, audio_fn=self.audio_fn
-        )
+            table, self.spec, self.ratios, self.hparams.seed, train,
+            audio_fn=self.audio_fn, cfg_drop=self.cfg_drop, wave=name == "test",
+        )  # fmt: skip
 
     def _groups(self, table: ClipTable, name: str) -> list[list[int]]:
         groups = table.groups(len(self.buckets))
@@ -310,7 +322,7 @@ class OmniDataModule(pl.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         assert self.train_table is not None, "call setup() first"
         self._train_sampler = self.train_sampler()
-        return self._loader(self._dataset(self.train_table, True), self._train_sampler)
+        return self._loader(self._dataset(self.train_table, "train"), self._train_sampler)
 
     def val_dataloader(self) -> DataLoader | list:
         if self.val_table is None or not len(self.val_table):
@@ -325,7 +337,7 @@ class OmniDataModule(pl.LightningDataModule):
             shuffle=False,
             drop_last=False,
         )
-        return self._loader(self._dataset(self.val_table, False), sampler)
+        return self._loader(self._dataset(self.val_table, "val"), sampler)
 
     def test_dataloader(self) -> DataLoader:
         """Every test clip once, fixed window (as validation), one rank's share."""
@@ -339,13 +351,13 @@ class OmniDataModule(pl.LightningDataModule):
             shuffle=False,
             drop_last=False,
         )
-        return self._loader(self._dataset(self.test_table, False), sampler)
+        return self._loader(self._dataset(self.test_table, "test"), sampler)
 
     def predict_dataloader(self) -> DataLoader:
         """Every test clip once, one per batch (Lightning re-wraps the predict sampler)."""
         assert self.test_table is not None, "call setup('predict') first"
         return DataLoader(
-            self._dataset(self.test_table, False),
+            self._dataset(self.test_table, "test"),
             batch_size=1,
             num_workers=self.hparams.num_workers,
             collate_fn=collate,

@@ -24,7 +24,12 @@ from torch.utils.data import Dataset, default_collate
 
 from omni.datamodules.buckets import upright_size
 from omni.datamodules.clips import ClipTable, choose_window, cover_crop
-from omni.datamodules.conditions import CONDITIONS, ConditionRatios, draw_active
+from omni.datamodules.conditions import (
+    CONDITIONS,
+    ConditionRatios,
+    GuidanceDrop,
+    draw_conditions,
+)
 from omni.datamodules.remote import local_path
 from omni.media import MediaError, read_audio, read_video
 
@@ -32,6 +37,10 @@ log = logging.getLogger(__name__)
 
 MAX_FALLBACKS = 8
 """How many other clips of the bucket a sample tries before giving up on a batch."""
+
+WAVE_SR = 16000
+"""Sample rate of the driving waveform in test and predict batches (`wave`), as the sync metrics
+and the muxed audio of predicted videos expect."""
 
 VAL_EPOCH = 2**31
 """Stands in for the epoch in validation samples' seeds, so they never change."""
@@ -90,12 +99,16 @@ class ClipDataset(Dataset):
         seed: int = 0,
         train: bool = True,
         audio_fn: AudioFn | None = None,
+        cfg_drop: GuidanceDrop | None = None,
+        wave: bool = False,
     ) -> None:
         self.table = table
         self.spec = spec
         self.ratios = ratios
         self.seed = seed
         self.train = train
+        self.cfg_drop = cfg_drop
+        self.wave = wave
         self._audio_fn = audio_fn
         self._groups = table.groups(len(spec.buckets))
         self._rows = table.df.to_dict("records")
@@ -140,7 +153,7 @@ class ClipDataset(Dataset):
             row["n_frames"], self.spec.num_frames, rng if self.train else None
         )
         eligible = self.table.eligible[index] & self._load
-        active = draw_active(self.ratios, eligible, rng) if self.train else eligible.copy()
+        active, dropped = draw_sample_conditions(self, eligible, rng)
         fps = float(row["fps_t"])
         t0 = row["start_s"] + start / fps
         size = self.spec.buckets[row["bucket"]]
@@ -155,7 +168,12 @@ class ClipDataset(Dataset):
             "clip_id": row["clip_id"],
             "path": path,
             "t0": t0,
+            "fps": fps,
         }
+        if self.train and self.cfg_drop is not None:
+            sample["cfg_dropped"] = torch.from_numpy(dropped)
+        if self.wave:
+            sample["wave"] = torch.from_numpy(self._wave(path, row, t0))
         if "audio" in self.spec.load:
             sample["audio"] = self._audio(path, row, t0, bool(eligible[2]))
         if "pose" in self.spec.load:
@@ -176,6 +194,15 @@ class ClipDataset(Dataset):
         frames = clip.frames[:, y0 : y0 + size[0], x0 : x0 + size[1]]
         return to_tensor(frames)
 
+    def _wave(self, path: str, row: dict, t0: float) -> np.ndarray:
+        """The window's driving audio at `WAVE_SR` (silence for a clip without audio)."""
+        fps = float(row["fps_t"])
+        n = round(self.spec.num_frames / fps * WAVE_SR)
+        if row.get("has_audio") not in (True, 1):  # False, None or NaN
+            return np.zeros(n, np.float32)
+        wave = read_audio(path, sr=WAVE_SR, start_s=t0, end_s=t0 + self.spec.num_frames / fps)
+        return fit_length(np.asarray(wave, np.float32), n)
+
     def _audio(self, path: str, row: dict, t0: float, eligible: bool) -> torch.Tensor:
         n, fps, sr = self.spec.num_frames, float(row["fps_t"]), self.spec.audio_sr
         if eligible:
@@ -195,9 +222,36 @@ class ClipDataset(Dataset):
         )
 
 
+def draw_sample_conditions(
+    dataset, eligible: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """(active, cfg_dropped) of one sample: the stage's draw when training; every eligible
+    condition (nothing dropped) for validation and test samples."""
+    if dataset.train:
+        return draw_conditions(dataset.ratios, eligible, rng, dataset.cfg_drop)
+    return eligible.copy(), np.zeros_like(eligible)
+
+
+def fit_length(wave: np.ndarray, n: int) -> np.ndarray:
+    """Cut or zero-pad a waveform to n samples (decoders round the window's ends)."""
+    if len(wave) >= n:
+        return wave[:n]
+    return np.pad(wave, (0, n - len(wave)))
+
+
 def collate(samples: Sequence[dict]) -> dict:
-    """Stack tensors; captions and clip ids stay lists; skipped-clip notes are concatenated."""
+    """Stack tensors; captions and clip ids stay lists; skipped-clip notes are concatenated.
+
+    Waveforms of windows of different lengths (clips at their own frame rates) are zero-padded
+    to the longest; the window is the first F / fps seconds of each.
+    """
     skipped = [note for s in samples for note in s.get("skipped", [])]
+    if "wave" in samples[0]:
+        longest = max(len(s["wave"]) for s in samples)
+        samples = [
+            {**s, "wave": torch.nn.functional.pad(s["wave"], (0, longest - len(s["wave"])))}
+            for s in samples
+        ]
     batch = default_collate([{k: v for k, v in s.items() if k != "skipped"} for s in samples])
     batch["skipped"] = skipped
     return batch

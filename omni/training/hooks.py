@@ -2,9 +2,10 @@
 
 `lightning_cli.run_test(ckpt, data, hook=...)` sets `OmniModule.test_hook`; the module then calls
 it with the EMA weights in place. `module.sample(batch)` generates a batch's windows from their
-conditions; `batch` holds the real windows (`video`), `clip_id`, the source file (`path`) and the
-window start on its video timeline (`t0`), from which the driving audio can be read with
-`omni.media.read_audio` (see omni.datamodules.datamodule for every key).
+conditions; `batch` holds the real windows (`video`), `clip_id`, the window's driving audio at
+16 kHz (`wave` (B, N), silence for clips without audio) and frame rate (`fps` (B,)), the source
+file (`path`) and the window start on its video timeline (`t0`) (see
+omni.datamodules.datamodule for every key).
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ One step: encode the window and its reference with the (frozen) VAE unless the b
 the feature cache; encode captions; draw each sample's noise and timestep from its `key`; run the
 MMDiT on x_t with the sample's condition masks; the loss is the velocity MSE on the noisy video
 tokens only (the reference tokens are clean context). Logged: `train/loss`, the loss per
-condition mix (`train/loss_mix/<mix>`), the mix fractions (`mix/<mix>`), skipped clips.
+condition mix (`train/loss_mix/<mix>`), the mix fractions (`mix/<mix>`), the guidance drops
+(`cfg_drop/<condition>`), skipped clips.
 Validation runs with the EMA weights at fixed timesteps (`val/loss`, `val/loss_t<t>`).
 """
 
@@ -153,6 +154,10 @@ class OmniModule(pl.LightningModule):
         for name, (value, n) in loss_by_mix(losses.detach(), batch["active"]).items():
             self.log(f"train/loss_mix/{name}", value, batch_size=n)
             self.log(f"mix/{name}", n / b, batch_size=b)
+        if "cfg_dropped" in batch:  # share of the batch each guidance drop switched off
+            dropped = batch["cfg_dropped"].float().mean(0)
+            for i, name in enumerate(CONDITIONS):
+                self.log(f"cfg_drop/{name}", dropped[i], batch_size=b)
         self.log(
             "data/skipped", float(len(batch.get("skipped", []))), reduce_fx="sum", batch_size=b
         )
@@ -162,7 +167,7 @@ class OmniModule(pl.LightningModule):
         return loss
 
     def _record_mix(self, batch: dict) -> None:
-        """Append this rank's batch (step, epoch, clip ids, mix counts) to
+        """Append this rank's batch (step, epoch, clip ids, mix counts, guidance drops) to
         <log_dir>/condition_mix_rank<r>.csv: every batch's mix, auditable after the run."""
         if self._mix_log is None:
             root = Path(self.trainer.log_dir or self.trainer.default_root_dir)
@@ -172,7 +177,17 @@ class OmniModule(pl.LightningModule):
         with self._mix_log.open("a", newline="") as f:
             mixes = ";".join(f"{k}={v}" for k, v in counts.items())
             ids = " ".join(map(str, batch["clip_id"]))
-            csv.writer(f).writerow([self.global_step, self.current_epoch, ids, mixes])
+            dropped = batch.get("cfg_dropped")
+            drops = (
+                ""
+                if dropped is None
+                else ";".join(
+                    f"{name}={int(n)}"
+                    for name, n in zip(CONDITIONS, dropped.sum(0), strict=True)
+                    if n
+                )
+            )
+            csv.writer(f).writerow([self.global_step, self.current_epoch, ids, mixes, drops])
 
     def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
         self.ema.update(self.model)

@@ -63,3 +63,23 @@ def test_val_split_is_stable():
 def test_no_sampleable_clip_is_a_clear_error(grey_manifest):
     with pytest.raises(ValueError, match="no clip can be sampled"):
         _dm(grey_manifest, num_frames=41)
+
+
+def test_test_batches_carry_the_driving_wave_and_fps(grey_manifest):
+    dm = _dm(grey_manifest, test_manifests=[str(grey_manifest)], batch_size=2)
+    dm.setup("test")
+    batch = next(iter(dm.test_dataloader()))
+    assert batch["fps"].tolist() == [25.0, 25.0]
+    assert (
+        batch["wave"].shape == (2, round(9 / 25 * 16000)) and batch["wave"].dtype == torch.float32
+    )
+    # the grey clips' tone plays in frames i % 4 == 0: the wave follows the window's frames
+    start = round(float(batch["t0"][0]) * 25)
+    frames = batch["wave"][0].reshape(9, -1)  # 640 samples per frame at 16 kHz, 25 fps
+    loud = frames.pow(2).mean(1).sqrt()
+    on = [(start + k) % 4 == 0 for k in range(9)]
+    assert all(loud[k] > 0.2 for k in range(9) if on[k])
+    assert all(loud[k] < 0.05 for k in range(9) if not on[k])
+    predict = next(iter(dm.predict_dataloader()))
+    assert predict["wave"].shape == (1, 5760) and predict["fps"].tolist() == [25.0]
+    assert "wave" not in next(iter(dm.val_dataloader()))  # training batches stay lean

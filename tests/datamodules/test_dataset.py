@@ -7,7 +7,7 @@ import torch
 from datamodules.grey_clips import rms_per_frame
 from omni.datamodules.buckets import make_buckets
 from omni.datamodules.clips import ClipTable, load_clips
-from omni.datamodules.conditions import ConditionRatios
+from omni.datamodules.conditions import ConditionRatios, GuidanceDrop
 from omni.datamodules.dataset import ClipDataset, SampleSpec, collate
 from omni.manifest import read_manifest, register_columns, write_manifest
 from omni.media import probe, read_video
@@ -66,6 +66,22 @@ def test_condition_mix_follows_ratios(grey_manifest):
     active = torch.stack([ds.load(i % 4, epoch=i // 4)["active"] for i in range(24)])
     assert active[:, 2].float().mean() == pytest.approx(0.5, abs=0.25)
     assert (active[:, 0] == active[:, 2]).all()  # text is on only through audio here
+
+
+def test_guidance_drop_switches_conditions_off_after_the_closure(grey_manifest):
+    drop = GuidanceDrop(text=0.5)
+    ds = _dataset(grey_manifest, ratios=ConditionRatios(audio=1.0), cfg_drop=drop)
+    samples = [ds.load(i % 4, epoch=i // 4) for i in range(40)]
+    active = torch.stack([s["active"] for s in samples])
+    dropped = torch.stack([s["cfg_dropped"] for s in samples])
+    assert active[:, 1:3].all()  # audio always drawn: reference and audio always on
+    assert torch.equal(active[:, 0], ~dropped[:, 0])  # text on unless dropped
+    assert 0.2 < dropped[:, 0].float().mean() < 0.8 and not dropped[:, 1:].any()
+    assert all((s["caption"] == "") == bool(s["cfg_dropped"][0]) for s in samples)
+    again = ds.load(3, epoch=2)
+    assert torch.equal(again["cfg_dropped"], samples[3 + 2 * 4]["cfg_dropped"])  # seeded
+    assert "cfg_dropped" not in _dataset(grey_manifest).load(0)  # no drop configured
+    assert "cfg_dropped" not in _dataset(grey_manifest, train=False, cfg_drop=drop).load(0)
 
 
 def test_unreadable_clip_is_replaced_and_reported(grey_manifest, tmp_path):

@@ -37,8 +37,11 @@ def test_fit_audio_stage_logs_and_checkpoints(train_manifest, tmp_path):
     assert {"train/loss", "val/loss", "val/loss_t0.5"} <= set(metrics.columns)
     assert any(c.startswith("mix/") for c in metrics.columns)
     assert any(c.startswith("train/loss_mix/") for c in metrics.columns)
+    assert "cfg_drop/text" in metrics.columns  # the stage's guidance drop is logged
+    assert set(metrics["cfg_drop/text"].dropna()) <= {0.0, 1.0}  # batch size 1
     batches = _batches(tmp_path)
     assert [int(b[0]) for b in batches] == [0, 1, 2]  # every batch's mix recorded
+    assert all(len(b) == 5 and b[4] in ("", "text=1") for b in batches)
     ckpt = torch.load(next(tmp_path.glob("version_*/checkpoints/last.ckpt")), weights_only=True)
     assert ckpt["global_step"] == 3 and ckpt["ema"]["updates"] == 3
     # written at the end of fit: the next run starts a new epoch, as Lightning's loops do
