@@ -141,15 +141,15 @@ class Captioner:
         max_new_tokens: int = 40,
         prompt: str = DEFAULT_PROMPT,
     ) -> None:
-        import torch
-        from transformers import AutoModelForImageTextToText, AutoProcessor
-
         folder = Path(folder)
         if not (folder / "config.json").is_file():
             raise ValueError(
                 f"--captioner: expected a transformers model folder (config.json, weights, "
                 f"processor files as written by save_pretrained), got {folder}"
             )
+        import torch
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+
         try:
             self.processor = AutoProcessor.from_pretrained(folder, local_files_only=True)
             dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
@@ -257,9 +257,6 @@ class ClipTagger:
     """open_clip zero-shot: one phrase per ATTRIBUTES group for a clip's mean image embedding."""
 
     def __init__(self, weights: str | os.PathLike, model_name: str | None, device: str = "cpu"):
-        import open_clip
-        import torch
-
         weights = Path(weights)
         if weights.is_dir():
             if not (weights / "open_clip_config.json").is_file():
@@ -277,6 +274,9 @@ class ClipTagger:
             name, pretrained = model_name, str(weights)
         else:
             raise ValueError(f"--clip-weights: {weights} does not exist")
+        import open_clip
+        import torch
+
         try:
             model, _, self.preprocess = open_clip.create_model_and_transforms(
                 name, pretrained=pretrained, weights_only=True
