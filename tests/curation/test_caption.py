@@ -367,3 +367,77 @@ def test_open_clip_tagger(manifest, tmp_path, clip_dir):
     _run(manifest, "-o", file_out, "--source", "clip", "--clip-weights", clip_dir / "tiny_clip.pt",
          "--clip-model", "tiny-clip", "--frames-per-clip", 2)  # fmt: skip
     assert _rows(file_out).loc["talk.mp4", "caption"] == df.loc["talk.mp4", "caption"]
+
+
+@pytest.fixture(scope="module")
+def llava_dir(tmp_path_factory):
+    """An image-text-to-text model whose processor has a chat template (tiny random Llava)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import (
+        CLIPImageProcessor,
+        CLIPVisionConfig,
+        LlamaConfig,
+        LlavaConfig,
+        LlavaForConditionalGeneration,
+        LlavaProcessor,
+        PreTrainedTokenizerFast,
+    )
+
+    words = ["<pad>", "<unk>", "<s>", "</s>", "<image>", "USER:", "ASSISTANT:", "Describe",
+             "the", "person.", "a", "person", "talking", "dancing", "in", "room"]  # fmt: skip
+    backend = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend, bos_token="<s>", eos_token="</s>", pad_token="<pad>",
+        unk_token="<unk>", extra_special_tokens={"image_token": "<image>"},
+    )  # fmt: skip
+    template = (
+        "{% for m in messages %}USER: {% for c in m['content'] %}{% if c['type'] == 'image' %}"
+        "<image> {% else %}{{ c['text'] }} {% endif %}{% endfor %}{% endfor %}"
+        "{% if add_generation_prompt %}ASSISTANT:{% endif %}"
+    )
+    processor = LlavaProcessor(
+        image_processor=CLIPImageProcessor(
+            size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
+        ),
+        tokenizer=tokenizer,
+        chat_template=template,
+        patch_size=16,
+        vision_feature_select_strategy="default",
+        num_additional_image_tokens=1,
+    )
+    vision = CLIPVisionConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+                              num_attention_heads=2, image_size=32, patch_size=16)  # fmt: skip
+    text = LlamaConfig(vocab_size=len(words), hidden_size=16, intermediate_size=32,
+                       num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2,
+                       max_position_embeddings=128, bos_token_id=2, eos_token_id=3,
+                       pad_token_id=0)  # fmt: skip
+    torch.manual_seed(1)
+    model = LlavaForConditionalGeneration(
+        LlavaConfig(vision_config=vision, text_config=text, image_token_index=4,
+                    vision_feature_layer=-1, vision_feature_select_strategy="default")
+    )  # fmt: skip
+    folder = tmp_path_factory.mktemp("llava")
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return folder
+
+
+def test_chat_captioner_is_prompted_and_answers_only(llava_dir):
+    from PIL import Image
+    from transformers import AutoProcessor, LlavaForConditionalGeneration
+
+    captioner = cap.Captioner(llava_dir, prompt="Describe the person.", max_new_tokens=4)
+    assert captioner.chat
+    images = [np.random.default_rng(i).integers(0, 255, (40, 60, 3), np.uint8) for i in range(3)]
+    got = captioner(images, batch_size=2)
+    assert all(got)  # random weights still answer with some words
+    processor = AutoProcessor.from_pretrained(llava_dir)
+    model = LlavaForConditionalGeneration.from_pretrained(llava_dir).eval()
+    prompt = "USER: <image> Describe the person. ASSISTANT:"
+    for image, caption in zip(images, got, strict=True):
+        inputs = processor(images=[Image.fromarray(image)], text=[prompt], return_tensors="pt")
+        out = model.generate(**inputs, max_new_tokens=4)[:, inputs["input_ids"].shape[1] :]
+        expected = processor.batch_decode(out, skip_special_tokens=True)[0]
+        assert caption == cap.clean(expected)
+        assert "USER" not in caption and "Describe" not in caption  # the prompt is not echoed
