@@ -199,13 +199,10 @@ def _simple(rows: list[_Row], source: str, config: CaptionConfig, table: dict | 
                 _take(row, _manifest_caption(r), source)
             elif source == "sidecar":
                 _take(row, cap.sidecar_caption(row.path), source)
+            elif source == "table" and config.table_key == "clip_id":
+                _take(row, table.get(str(r["clip_id"])), source)
             elif source == "table":
-                key = r["clip_id"] if config.table_key == "clip_id" else None
-                if key is not None:
-                    _take(row, table.get(str(key)), source)
-                else:
-                    hit = table.get(cap.path_key(r["source"])) or table.get(row.path)
-                    _take(row, hit, source)
+                _take(row, table.get(cap.path_key(r["source"])) or table.get(row.path), source)
             elif source == "template":
                 _take(row, cap.template_caption(r), source)
         except (OSError, ValueError, UnicodeDecodeError) as err:
@@ -283,7 +280,7 @@ def caption_rows(
             {
                 "clip_id": row.record["clip_id"],
                 "caption": text,
-                "caption_source": row.source,
+                "caption_source": row.source if text else "none",
                 "caption_version": version,
                 "caption_error": "; ".join(row.errors) or None,
                 "caption_trimmed": trimmed,
