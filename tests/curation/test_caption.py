@@ -186,6 +186,16 @@ def test_trimmed_to_the_token_budget(manifest, tmp_path):
     assert Trimmer(77)("short one") == ("short one", False)
 
 
+def test_default_budget_is_the_text_encoders():
+    import inspect
+
+    from omni.curation.caption import DEFAULT_MAX_TOKENS
+    from omni.model.text import SmallTextEncoder
+
+    default = inspect.signature(SmallTextEncoder).parameters["context_length"].default
+    assert default == DEFAULT_MAX_TOKENS
+
+
 def test_resume_skips_current_rows(manifest, tmp_path):
     out = tmp_path / "a.parquet"
     output = _run(manifest, "-o", out, "--limit", "1")
