@@ -292,9 +292,10 @@ def _best_geometry(u: np.ndarray, strength: float) -> tuple[float, int, int]:
     works = {}
     for cell in CELLS:
         work = _work_grid(u, cell)
-        if min(work.shape[1:]) >= _TILE * 2 * _BLOCK + _TILE:
+        phases = _whole_tile_phases(work, _COARSE)
+        if phases:
             works[cell] = work
-            best = max(best, _score_phases(work, cell, _COARSE, strength))
+            best = max(best, _score_phases(work, cell, phases, strength))
     if not works:
         return 0.0, 0, 0
     _, cell, phase, _ = best
@@ -302,8 +303,27 @@ def _best_geometry(u: np.ndarray, strength: float) -> tuple[float, int, int]:
     near = [
         ((py + dy) % _TILE) * _TILE + (px + dx) % _TILE for dy in (-1, 0, 1) for dx in (-1, 0, 1)
     ]
+    near = _whole_tile_phases(works[cell], near)
     _, cell, phase, shift = max(best, _score_phases(works[cell], cell, near, strength))
     return cell, phase, shift
+
+
+def _whole_tile_phases(work: np.ndarray, phases: list[int]) -> list[int]:
+    """The phases at which the (F, h, w) work grid holds at least one whole tile (8x8 blocks).
+
+    From 72 work pixels every phase does; frames of 64-71 px (the smallest omni marks) are read
+    only at the phases that fit, so no tile position goes unobserved.
+    """
+
+    def blocks(n: int, p: int) -> int:  # whole blocks along a side of n pixels at offset p
+        return ((n - p % 2) // 2 - p // 2) // _BLOCK
+
+    height, width = work.shape[1:]
+    return [
+        p
+        for p in phases
+        if blocks(height, p // _TILE) >= _TILE and blocks(width, p % _TILE) >= _TILE
+    ]
 
 
 def _score_phases(

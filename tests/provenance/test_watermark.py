@@ -90,6 +90,17 @@ def test_small_frames_use_a_finer_cell_and_tiny_frames_are_refused() -> None:
         watermark_frames(frames[:, :40, :40], Payload())
 
 
+def test_smallest_markable_side_is_read(clip: np.ndarray) -> None:
+    """64 px frames hold exactly one tile: the detector reads them at the one phase that fits."""
+    small = np.stack([cv2.resize(f, (64, 64), interpolation=cv2.INTER_AREA) for f in clip])
+    result = detect_watermark(watermark_frames(small, Payload("abcdef")))
+    assert result.found and result.payload == Payload("abcdef")
+    assert result.cell == 1.0 and result.offset == (0, 0)
+    assert not detect_watermark(small).found
+    assert wm._whole_tile_phases(np.zeros((1, 64, 64)), list(range(64))) == [0]
+    assert len(wm._whole_tile_phases(np.zeros((1, 72, 72)), list(range(64)))) == 64
+
+
 def test_rejects_wrong_frames() -> None:
     with pytest.raises(ValueError, match="uint8"):
         watermark_frames(np.zeros((2, 64, 64, 3), np.float32), Payload())
