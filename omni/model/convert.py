@@ -13,7 +13,14 @@ from safetensors import safe_open
 from torch import Tensor
 
 from omni.model.hunyuan import ImportReport, config_from_hunyuan, convert_state_dict
-from omni.model.omni_model import AudioSpec, OmniModel, OmniModelConfig, TextSpec, VAESpec
+from omni.model.omni_model import (
+    AudioSpec,
+    GenerationDefaults,
+    OmniModel,
+    OmniModelConfig,
+    TextSpec,
+    VAESpec,
+)
 from omni.model.presets import get_preset
 
 HUNYUAN_CLASS = "HunyuanVideoTransformer3DModel"
@@ -216,21 +223,66 @@ def _config_from_hparams(hp: dict[str, Any]) -> OmniModelConfig:
         text = TextSpec(kind="small", width=mmdit.text_dim, layers=_field(net, "text_layers", 2))
     else:
         text = TextSpec(kind=text_kind, path=_field(net, "text_path"))
-    return OmniModelConfig(mmdit=mmdit, vae=vae, text=text, audio=AudioSpec())
+    layers = _field(net, "audio_layers")
+    audio = AudioSpec(
+        kind=_field(net, "audio", "mel"),
+        path=_field(net, "audio_path"),
+        layers=None if layers is None else list(layers),
+    )
+    return OmniModelConfig(mmdit=mmdit, vae=vae, text=text, audio=audio)
+
+
+def audio_spec_from_data(data: dict[str, Any], audio: AudioSpec) -> AudioSpec:
+    """The audio features the training data was computed with. Older `omni fit` checkpoints
+    name a wav2vec2 folder in the datamodule's `audio_encoder` (+ `audio_layers`): that is what
+    the MMDiT was trained on, whatever the model config says. Otherwise `audio` (the model's own
+    spec, which the datamodule now takes its features from)."""
+    if not data.get("audio_encoder"):
+        return audio
+    layers = data.get("audio_layers")
+    return AudioSpec(
+        kind="wav2vec2", path=data["audio_encoder"], layers=None if layers is None else list(layers)
+    )
+
+
+def generation_from_data(data: dict[str, Any]) -> GenerationDefaults | None:
+    """Generation defaults from OmniDataModule hyper-parameters (fps, num_frames, resolution,
+    audio_sr, pose_sigma; training buckets are square at `resolution`). None when the checkpoint
+    has no datamodule hyper-parameters; a missing or null entry keeps GenerationDefaults' value
+    (fps None, i.e. each clip's own rate, gives its 25)."""
+    if not data:
+        return None
+    d = GenerationDefaults()
+    side = int(data.get("resolution") or d.height)
+    return GenerationDefaults(
+        fps=float(data.get("fps") or d.fps),
+        segment_frames=int(data.get("num_frames") or d.segment_frames),
+        height=side,
+        width=side,
+        audio_sr=int(data.get("audio_sr") or d.audio_sr),
+        pose_sigma=float(data.get("pose_sigma") or d.pose_sigma),
+    )
 
 
 def config_from_checkpoint(ckpt: dict[str, Any]) -> OmniModelConfig:
     """The model config a training checkpoint was made with: its 'omni_model_config' entry
-    (OmniModelConfig.to_dict()), else rebuilt from its hyper-parameters (preset + network)."""
+    (OmniModelConfig.to_dict()), else rebuilt from its hyper-parameters (preset + network);
+    the audio features and generation defaults follow the datamodule's hyper-parameters
+    (`audio_spec_from_data`, `generation_from_data`) when the checkpoint has them."""
     if "omni_model_config" in ckpt:
-        return OmniModelConfig.from_dict(ckpt["omni_model_config"])
-    hp = ckpt.get("hyper_parameters") or {}
-    if "preset" not in hp:
-        raise ValueError(
-            "checkpoint has neither 'omni_model_config' nor hyper_parameters with a 'preset': "
-            "expected a checkpoint written by `omni fit`"
-        )
-    return _config_from_hparams(hp)
+        config = OmniModelConfig.from_dict(ckpt["omni_model_config"])
+    else:
+        hp = ckpt.get("hyper_parameters") or {}
+        if "preset" not in hp:
+            raise ValueError(
+                "checkpoint has neither 'omni_model_config' nor hyper_parameters with a 'preset': "
+                "expected a checkpoint written by `omni fit`"
+            )
+        config = _config_from_hparams(hp)
+    data = ckpt.get("datamodule_hyper_parameters") or {}
+    config.audio = audio_spec_from_data(data, config.audio)
+    config.generation = generation_from_data(data) or config.generation
+    return config
 
 
 def export_checkpoint(ckpt_path: str | Path, out: str | Path, use_ema: bool = True) -> OmniModel:

@@ -45,6 +45,9 @@ class VAESpec:
     """CausalVAEConfig fields of the causal VAE."""
     path: str | None = None
     """Local diffusers VAE directory (config.json + weights) for kind=diffusers."""
+    class_name: str | None = None
+    """diffusers: the VAE class (e.g. AutoencoderKLWan), recorded when the model is built; a
+    reload builds this class and checks the directory holds it."""
 
 
 @dataclass
@@ -85,6 +88,34 @@ class AudioSpec:
 
 
 @dataclass
+class GenerationDefaults:
+    """Geometry and timing the model was trained with: what a generation uses unless told.
+    `omni export` fills them in from the training data's settings."""
+
+    fps: float = 25.0
+    """Output frame rate (the rate training windows were sampled at)."""
+    segment_frames: int = 9
+    """Frames per generated segment (the training window, 1 + r·k for the VAE's r)."""
+    height: int = 32
+    """Output height in pixels."""
+    width: int = 32
+    """Output width in pixels."""
+    audio_sr: int = 16000
+    """Sample rate audio is read at before feature extraction."""
+    pose_sigma: float = 2.0
+    """Keypoint heatmap Gaussian width, in output pixels."""
+
+    def __post_init__(self) -> None:
+        bad = {
+            name: getattr(self, name)
+            for name in ("fps", "segment_frames", "height", "width", "audio_sr", "pose_sigma")
+            if not getattr(self, name) > 0
+        }
+        if bad:
+            raise ValueError(f"generation defaults must be positive, got {bad}")
+
+
+@dataclass
 class OmniModelConfig:
     """Everything needed to rebuild an OmniModel (saved as config.json)."""
 
@@ -93,8 +124,11 @@ class OmniModelConfig:
     vae: VAESpec = field(default_factory=VAESpec)
     text: TextSpec = field(default_factory=TextSpec)
     audio: AudioSpec = field(default_factory=AudioSpec)
+    generation: GenerationDefaults | None = None
+    """Training fps / window / resolution / audio rate / pose sigma (None = not recorded)."""
 
     def to_dict(self) -> dict[str, Any]:
+        gen = None if self.generation is None else dataclasses.asdict(self.generation)
         return {
             "format": FORMAT,
             "version": VERSION,
@@ -102,6 +136,7 @@ class OmniModelConfig:
             "vae": dataclasses.asdict(self.vae),
             "text": dataclasses.asdict(self.text),
             "audio": dataclasses.asdict(self.audio),
+            "generation": gen,
         }
 
     @classmethod
@@ -116,6 +151,9 @@ class OmniModelConfig:
             vae=_spec(VAESpec, data.get("vae", {})),
             text=_spec(TextSpec, data.get("text", {})),
             audio=_spec(AudioSpec, data.get("audio", {})),
+            generation=None
+            if data.get("generation") is None
+            else _spec(GenerationDefaults, data["generation"]),
         )
 
 
@@ -139,7 +177,7 @@ def build_vae(spec: VAESpec) -> VideoVAE:
     if spec.kind == "causal":
         return CausalVAE(CausalVAEConfig(**spec.causal))
     if spec.kind == "diffusers":
-        return DiffusersVAE(_need_path(spec.kind, spec.path, "vae"))
+        return DiffusersVAE(_need_path(spec.kind, spec.path, "vae"), spec.class_name)
     raise ValueError(f"vae kind must be patch, causal or diffusers, got {spec.kind!r}")
 
 
@@ -185,8 +223,26 @@ class OmniModel(nn.Module):
             latent_temporal_factor=self.vae.temporal_factor,
             latent_spatial_factor=self.vae.spatial_factor,
         )
-        self.config = dataclasses.replace(config, mmdit=resolved)
+        vae_spec = config.vae
+        if isinstance(self.vae, DiffusersVAE):
+            vae_spec = dataclasses.replace(vae_spec, class_name=self.vae.class_name)
+        self.config = dataclasses.replace(config, mmdit=resolved, vae=vae_spec)
+        if config.generation is not None:
+            self._check_generation(config.generation)
         self.mmdit = OmniMMDiT(resolved)
+
+    def _check_generation(self, gen: GenerationDefaults) -> None:
+        r = self.vae.temporal_factor
+        cell = self.vae.spatial_factor * self.config.mmdit.patch_size[1]
+        if (gen.segment_frames - 1) % r:
+            raise ValueError(
+                f"generation.segment_frames must be 1 + {r}k for this VAE, got {gen.segment_frames}"
+            )
+        if gen.height % cell or gen.width % cell:
+            raise ValueError(
+                f"generation height and width must be multiples of {cell} (VAE factor x patch), "
+                f"got {gen.height}x{gen.width}"
+            )
 
     # --- helpers for training and generation -----------------------------------------------
 

@@ -244,7 +244,9 @@ class DiffusersVAE(VideoVAE):
 
     SUPPORTED = ("AutoencoderKLWan", "AutoencoderKLHunyuanVideo")
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, class_name: str | None = None) -> None:
+        """`class_name` (as recorded in a saved omni config): build that class; the directory's
+        config.json `_class_name`, when it has one, must agree."""
         super().__init__()
         import diffusers
 
@@ -254,9 +256,16 @@ class DiffusersVAE(VideoVAE):
                 f"VAE directory {str(path)!r} has no config.json: expected a diffusers "
                 f"save_pretrained directory of one of {self.SUPPORTED} (a pipeline's 'vae' folder)"
             )
-        name = json.loads((path / "config.json").read_text()).get("_class_name")
+        found = json.loads((path / "config.json").read_text()).get("_class_name")
+        if class_name is not None and found is not None and found != class_name:
+            raise ValueError(
+                f"{path}: expected a VAE of class {class_name!r} (saved in the model config), "
+                f"got {found!r}"
+            )
+        name = class_name or found
         if name not in self.SUPPORTED:
             raise ValueError(f"{path}: expected a VAE of class {self.SUPPORTED}, got {name!r}")
+        self.class_name: str = name
         vae = getattr(diffusers, name).from_pretrained(path, local_files_only=True)
         self.vae = vae.eval().requires_grad_(False)
         cfg = self.vae.config

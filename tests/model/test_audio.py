@@ -47,21 +47,6 @@ def test_bad_arguments_raise():
         audio_features(np.zeros((1, 2, 3)), 16000, 25.0, 2)
 
 
-@pytest.fixture(scope="module")
-def tiny_wav2vec2(tmp_path_factory):
-    from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
-
-    path = tmp_path_factory.mktemp("w2v")
-    cfg = Wav2Vec2Config(
-        hidden_size=16, num_hidden_layers=3, num_attention_heads=2, intermediate_size=32,
-        conv_dim=(8,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2,
-        vocab_size=8, feat_extract_norm="layer",
-    )  # fmt: skip
-    Wav2Vec2Model(cfg).save_pretrained(path)
-    Wav2Vec2FeatureExtractor(do_normalize=True).save_pretrained(path)
-    return path
-
-
 def test_wav2vec2_from_local_dir_gives_one_row_per_video_frame(tiny_wav2vec2):
     enc = Wav2Vec2Features(tiny_wav2vec2, layers=(1, 3))
     assert enc.dim == 32

@@ -7,8 +7,14 @@ from click.testing import CliRunner
 from model.test_hunyuan import TINY, _source
 from omni.cli import main
 from omni.model.conditions import Conditions
-from omni.model.convert import export_checkpoint
-from omni.model.omni_model import OmniModel, OmniModelConfig, TextSpec
+from omni.model.convert import config_from_checkpoint, export_checkpoint
+from omni.model.omni_model import (
+    AudioSpec,
+    GenerationDefaults,
+    OmniModel,
+    OmniModelConfig,
+    TextSpec,
+)
 from omni.model.presets import get_preset
 
 
@@ -132,3 +138,44 @@ def test_export_rebuilds_the_config_from_fit_hyperparameters(tmp_path):
         main, ["export", "--ckpt", str(tmp_path / "bare.ckpt"), "--out", str(tmp_path / "x")]
     )
     assert result.exit_code == 2 and "omni_model_config" in result.output
+
+
+def test_export_records_generation_defaults_and_the_training_audio(tmp_path, tiny_wav2vec2):
+    """The data's fps / window / resolution / audio rate / pose sigma land in config.json, and
+    the audio features follow the fit run: its network settings, or a legacy datamodule
+    `audio_encoder` (what the MMDiT was trained on)."""
+    config = OmniModelConfig(
+        mmdit=get_preset("tiny", num_dual_blocks=1),
+        text=TextSpec(width=64, layers=1),
+        audio=AudioSpec(kind="wav2vec2", path=str(tiny_wav2vec2), layers=[1, 3]),
+    )
+    model = OmniModel(config)
+    net = {"vae": "patch", "text": "small", "text_layers": 1, "mmdit": {"num_dual_blocks": 1},
+           "audio": "wav2vec2", "audio_path": str(tiny_wav2vec2), "audio_layers": [1, 3]}  # fmt: skip
+    data = {"fps": 12.5, "num_frames": 13, "resolution": 64, "audio_sr": 22050, "pose_sigma": 3.0}
+    ckpt = {**_fake_checkpoint(model, 0.5), "hyper_parameters": {"preset": "tiny", "network": net},
+            "datamodule_hyper_parameters": data}  # fmt: skip
+    torch.save(ckpt, tmp_path / "fit.ckpt")
+    export_checkpoint(tmp_path / "fit.ckpt", tmp_path / "m")
+    saved = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert saved["generation"] == {
+        "fps": 12.5, "segment_frames": 13, "height": 64, "width": 64, "audio_sr": 22050,
+        "pose_sigma": 3.0,
+    }  # fmt: skip
+    loaded = OmniModel.from_pretrained(tmp_path / "m")
+    assert loaded.config.generation == GenerationDefaults(12.5, 13, 64, 64, 22050, 3.0)
+    assert (loaded.config.audio.kind, loaded.config.audio.layers) == ("wav2vec2", [1, 3])
+    assert loaded.config.mmdit.audio_dim == 32  # two 16-wide wav2vec2 layers
+
+    # legacy: mel in the network settings, wav2vec2 named by the datamodule -> wav2vec2
+    net_mel = {k: v for k, v in net.items() if not k.startswith("audio")}
+    legacy = {**ckpt, "hyper_parameters": {"preset": "tiny", "network": net_mel},
+              "datamodule_hyper_parameters": {**data, "fps": None, "audio_encoder": str(tiny_wav2vec2),
+                                              "audio_layers": [1, 3]}}  # fmt: skip
+    got = config_from_checkpoint(legacy)
+    assert got.audio == AudioSpec(kind="wav2vec2", path=str(tiny_wav2vec2), layers=[1, 3])
+    assert got.generation.fps == 25.0  # fps None (each clip's own rate): the default
+    without_data = config_from_checkpoint({**ckpt, "datamodule_hyper_parameters": None})
+    assert without_data.generation is None and without_data.audio.kind == "wav2vec2"
+    with pytest.raises(ValueError, match="generation defaults must be positive"):
+        GenerationDefaults(segment_frames=0)

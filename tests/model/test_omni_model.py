@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import numpy as np
@@ -6,7 +7,13 @@ import torch
 
 from model.helpers import randomize
 from omni.model.conditions import Conditions
-from omni.model.omni_model import OmniModel, OmniModelConfig, TextSpec, VAESpec
+from omni.model.omni_model import (
+    GenerationDefaults,
+    OmniModel,
+    OmniModelConfig,
+    TextSpec,
+    VAESpec,
+)
 from omni.model.presets import get_preset
 from omni.model.sampler import FlowSampler, GuidanceScale, GuidanceTerm
 
@@ -115,3 +122,47 @@ def test_bad_directories_and_configs_are_clear_errors(tmp_path):
     no_text = OmniModel(OmniModelConfig(text=TextSpec(kind="none")))
     with pytest.raises(ValueError, match="no text encoder"):
         no_text.encode_text(["hi"])
+
+
+def test_generation_defaults_round_trip_and_must_fit_the_vae(tmp_path):
+    gen = GenerationDefaults(fps=12.5, segment_frames=13, height=64, width=96)
+    cfg = _small_config(kind="causal", causal={"latent_channels": 8, "base_channels": 8})
+    model = OmniModel(dataclasses.replace(cfg, generation=gen))
+    model.save_pretrained(tmp_path)
+    assert OmniModel.from_pretrained(tmp_path).config.generation == gen
+    assert OmniModel(cfg).config.generation is None  # not recorded: the caller's defaults apply
+    with pytest.raises(ValueError, match=r"segment_frames must be 1 \+ 4k for this VAE, got 10"):
+        OmniModel(dataclasses.replace(cfg, generation=GenerationDefaults(segment_frames=10)))
+    with pytest.raises(ValueError, match=r"multiples of 16 .* got 40x32"):
+        OmniModel(dataclasses.replace(cfg, generation=GenerationDefaults(height=40)))
+    with pytest.raises(ValueError, match="unknown GenerationDefaults keys"):
+        OmniModelConfig.from_dict({**model.config.to_dict(), "generation": {"frames": 9}})
+
+
+def test_diffusers_vae_reloads_by_its_saved_class_name(tmp_path):
+    from diffusers import AutoencoderKLWan
+
+    torch.manual_seed(0)
+    AutoencoderKLWan(
+        base_dim=8, z_dim=4, dim_mult=[1, 2, 2, 2], num_res_blocks=1,
+        latents_mean=[0.0] * 4, latents_std=[1.0] * 4,
+    ).save_pretrained(tmp_path / "vae")  # fmt: skip
+    model = OmniModel(_small_config(kind="diffusers", path=str(tmp_path / "vae")))
+    assert model.config.vae.class_name == "AutoencoderKLWan"
+    model.save_pretrained(tmp_path / "m")
+    saved = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert saved["vae"]["class_name"] == "AutoencoderKLWan"
+    assert type(OmniModel.from_pretrained(tmp_path / "m").vae.vae) is AutoencoderKLWan
+    # a directory without _class_name still loads by the saved name; a different class is an error
+    vae_cfg = json.loads((tmp_path / "vae" / "config.json").read_text())
+    (tmp_path / "vae" / "config.json").write_text(
+        json.dumps({k: v for k, v in vae_cfg.items() if k != "_class_name"})
+    )
+    assert type(OmniModel.from_pretrained(tmp_path / "m").vae.vae) is AutoencoderKLWan
+    (tmp_path / "vae" / "config.json").write_text(
+        json.dumps({**vae_cfg, "_class_name": "AutoencoderKLHunyuanVideo"})
+    )
+    with pytest.raises(
+        ValueError, match=r"class 'AutoencoderKLWan' \(saved .*got 'AutoencoderKLHunyuanVideo'"
+    ):
+        OmniModel.from_pretrained(tmp_path / "m")
