@@ -26,7 +26,16 @@ import click
     help="Re-train the audio stage with each audio ratio (e.g. 0.1,0.5,1.0) and measure the "
     "audio effect of each: the paper's ratio study at this scale.",
 )
-def demo(out: Path, quick: bool, seed: int, ablate_audio_ratio: str) -> None:
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="torch threads. 1 is fastest on a shared machine: with more threads than free cores, "
+    "every parallel op waits for a descheduled thread (training steps measured 5-10x slower "
+    "with 2 threads than 1 under load 10 on 2 cores).",
+)
+def demo(out: Path, quick: bool, seed: int, ablate_audio_ratio: str, threads: int) -> None:
     """Run omni end to end on built-in synthetic people and measure what each condition does.
 
     Makes the synthetic data, measures on held-out clips whether audio steers the mouth, pose the
@@ -36,7 +45,11 @@ def demo(out: Path, quick: bool, seed: int, ablate_audio_ratio: str) -> None:
     import os
 
     os.environ.setdefault("GLOG_minloglevel", "2")  # mediapipe's per-graph C++ log lines
+    import torch
+
     from omni.demo.pipeline import DemoConfig, run_demo
+
+    torch.set_num_threads(threads)
 
     ratios = parse_ratios(ablate_audio_ratio)
     run = run_demo(DemoConfig(out=out, quick=quick, seed=seed, ablate_audio_ratio=ratios))

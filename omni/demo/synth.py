@@ -163,9 +163,13 @@ class DemoSpec:
     mix: tuple[tuple[str, float], ...]
     clips_per_identity: int
     version: int = SYNTH_VERSION
+    head_motion: float = 1.0
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        data = asdict(self)
+        if data["head_motion"] == 1.0:  # the default: the same spec.json as before it existed
+            del data["head_motion"]
+        return json.dumps(data, sort_keys=True)
 
     def digest(self) -> str:
         return hashlib.sha256(self.to_json().encode()).hexdigest()[:12]
@@ -183,6 +187,7 @@ def make_demo_dataset(
     mix: dict[str, float] | None = None,
     clips_per_identity: int = 2,
     progress: bool = True,
+    head_motion: float = 1.0,
 ) -> Path:
     """Write the synthetic dataset into `out_dir` and return its train manifest path.
 
@@ -190,9 +195,12 @@ def make_demo_dataset(
     `heldout.parquet` with identities and audio the train split never saw. Also written:
     `all.parquet` (both splits, `synth_split` tells which), `videos/`, `audio/`, `refs/`,
     `truth/`, `spec.json`. Cached: the same arguments reuse the files; a folder made with other
-    arguments is an error (pick another folder).
+    arguments is an error (pick another folder). `head_motion` scales every clip's head motion
+    (0: heads stay put; `omni demo` uses a small value so its tiny model can learn the mouth).
     """
-    spec = _spec(n_clips, seconds, size, fps, seed, held_out, sr, mix, clips_per_identity)
+    spec = _spec(
+        n_clips, seconds, size, fps, seed, held_out, sr, mix, clips_per_identity, head_motion
+    )
     out = Path(out_dir)
     train_path = out / "train.parquet"
     spec_path = out / "spec.json"
@@ -241,6 +249,7 @@ def demo_dataset(root: str | os.PathLike | None = None, **kwargs) -> Path:
         sr=16000,
         mix=None,
         clips_per_identity=2,
+        head_motion=1.0,
     )
     unknown = set(kwargs) - set(defaults) - {"progress"}
     if unknown:
@@ -253,7 +262,9 @@ def demo_dataset(root: str | os.PathLike | None = None, **kwargs) -> Path:
     return make_demo_dataset(folder / spec.digest(), **args, progress=kwargs.get("progress", True))
 
 
-def _spec(n_clips, seconds, size, fps, seed, held_out, sr, mix, clips_per_identity) -> DemoSpec:
+def _spec(
+    n_clips, seconds, size, fps, seed, held_out, sr, mix, clips_per_identity, head_motion=1.0
+) -> DemoSpec:
     if isinstance(held_out, float) and not isinstance(held_out, bool):
         if not 0 <= held_out < 1:
             raise ValueError(f"held_out as a fraction must be in [0, 1), got {held_out}")
@@ -266,6 +277,8 @@ def _spec(n_clips, seconds, size, fps, seed, held_out, sr, mix, clips_per_identi
         raise ValueError(f"size must be an even number of pixels >= 32, got {size}")
     if seconds <= 0 or fps <= 0:
         raise ValueError(f"seconds and fps must be positive, got {seconds}, {fps}")
+    if not head_motion >= 0:
+        raise ValueError(f"head_motion must be a scale >= 0, got {head_motion}")
     mix = dict(DEFAULT_MIX if mix is None else mix)
     unknown = set(mix) - set(KINDS)
     if unknown or not mix or min(mix.values()) < 0 or sum(mix.values()) <= 0:
@@ -282,6 +295,7 @@ def _spec(n_clips, seconds, size, fps, seed, held_out, sr, mix, clips_per_identi
         int(sr),
         tuple(sorted((k, float(v)) for k, v in mix.items() if v > 0)),
         int(clips_per_identity),
+        head_motion=float(head_motion),
     )
 
 
@@ -309,8 +323,9 @@ def _write_clip(out: Path, spec: DemoSpec, clip: ClipPlan) -> dict:
             motion = body.Motion.sample(_rng(spec.seed, clip.split, "pose", clip.pose_index))
         motion_rng = _rng(spec.seed, clip.split, "motion", clip.audio_index)
         frames, truth = render_clip(
-            identity, speech, motion, motion_rng, num_frames, spec.fps, spec.size
-        )
+            identity, speech, motion, motion_rng, num_frames, spec.fps, spec.size,
+            head_scale=spec.head_motion,
+        )  # fmt: skip
         meta = {"comment": f"omni synthetic demo clip {clip.clip_id}"}
         write_video(out / paths["video"], frames, spec.fps, speech.wave, spec.sr, metadata=meta)
         truth.save(out / paths["truth"])

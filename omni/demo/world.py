@@ -194,12 +194,16 @@ def render_clip(
     num_frames: int,
     fps: float,
     size: int,
+    head_scale: float = 1.0,
 ) -> tuple[np.ndarray, Truth]:
-    """Frames (T, size, size, 3) uint8 and their ground truth; deterministic for `rng`'s state."""
+    """Frames (T, size, size, 3) uint8 and their ground truth; deterministic for `rng`'s state.
+
+    `head_scale` multiplies the head motion (0: the head stays put, only mouth and eyes move).
+    """
     times = np.arange(num_frames) / fps
     mouth, rounding = speech.per_frame(fps, num_frames)
     mouth = np.clip(mouth, 0.0, 1.0)
-    head = head_motion(rng, times, mouth)
+    head = head_motion(rng, times, mouth) * head_scale
     blink = blinks(rng, times, fps)
     keypoints = np.full((num_frames, 33, 2), np.nan)
     frames = np.empty((num_frames, size, size, 3), np.uint8)

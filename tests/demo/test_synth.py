@@ -216,3 +216,21 @@ def test_demo_dataset_is_cached_per_arguments(tmp_path):
     assert other.parent != first.parent and other.parent.parent == tmp_path
     with pytest.raises(ValueError, match="unknown demo dataset options"):
         synth.demo_dataset(tmp_path, clips=3)
+
+
+def test_head_motion_scale(tmp_path):
+    """head_motion=0 keeps heads still (only mouth and eyes move); the default spec is unchanged."""
+    identity = world.make_identity("x", "face", np.random.default_rng(3))
+    speech = synthesize(np.random.default_rng(3), 1.0, Voice(120.0))
+    moving = world.render_clip(identity, speech, None, np.random.default_rng(3), 25, FPS, 64)[1]
+    still = world.render_clip(
+        identity, speech, None, np.random.default_rng(3), 25, FPS, 64, head_scale=0.0
+    )[1]
+    assert np.abs(moving.head).max() > 0.01 and np.abs(still.head).max() == 0.0
+    np.testing.assert_array_equal(moving.mouth, still.mouth)
+    default = synth._spec(4, 1.0, 64, 25.0, 0, 1, 16000, None, 2)
+    assert "head_motion" not in default.to_json()
+    assert synth._spec(4, 1.0, 64, 25.0, 0, 1, 16000, None, 2, 0.0).digest() != default.digest()
+    with pytest.raises(ValueError, match="head_motion"):
+        synth.make_demo_dataset(tmp_path, n_clips=2, seconds=0.4, size=64, held_out=1,
+                                head_motion=-1.0, progress=False)  # fmt: skip
