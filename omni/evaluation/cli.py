@@ -26,11 +26,30 @@ _PATH = click.Path(path_type=Path)
 @click.option("--i3d", type=_PATH, help="pytorch-i3d rgb_imagenet.pt: enables FVD.")
 @click.option("--syncnet", type=_PATH, help="syncnet_python syncnet_v2.model: enables Sync-C/D.")
 @click.option(
+    "--ase-clip",
+    type=_PATH,
+    help="open_clip ViT-L/14 (local dir in open_clip's layout, or checkpoint file): with "
+    "--ase-head, enables ASE.",
+)
+@click.option(
+    "--ase-head",
+    type=_PATH,
+    help="LAION improved-aesthetic-predictor MLP (sac+logos+ava1-l14-linearMSE.pth): with "
+    "--ase-clip, enables ASE.",
+)
+@click.option(
     "--scorer",
     "scorers",
     multiple=True,
     metavar="NAME=module:attr[:ARG]",
-    help="Plug-in per-frame scorer (IQA, ASE, ...); repeatable.",
+    help="Plug-in per-frame scorer (IQA, ...); repeatable.",
+)
+@click.option(
+    "--scorer-stride",
+    type=int,
+    default=1,
+    show_default=True,
+    help="ASE and plug-in scorers on every n-th frame.",
 )
 @click.option("--fps", type=float, default=25.0, show_default=True, help="Analysis frame rate.")
 @click.option("--batch", type=int, default=16, show_default=True, help="Frames per batch.")
@@ -53,7 +72,10 @@ def test(
     inception: Path | None,
     i3d: Path | None,
     syncnet: Path | None,
+    ase_clip: Path | None,
+    ase_head: Path | None,
     scorers: tuple[str, ...],
+    scorer_stride: int,
     fps: float,
     batch: int,
     fid_stride: int,
@@ -63,7 +85,7 @@ def test(
     device: str,
     lightning_args: tuple[str, ...],
 ) -> None:
-    """Evaluate: FID, FVD, Sync-C/D, landmark sync, HKC/HKV (+ plug-in IQA/ASE).
+    """Evaluate: FID, FVD, Sync-C/D, landmark sync, HKC/HKV, ASE (+ plug-in IQA).
 
     Writes OUT/metrics.json and OUT/report.html. A metric whose weights are not given is
     reported as unavailable, with the option that enables it. With --ckpt, every other option
@@ -81,15 +103,27 @@ def test(
             f"unknown options {' '.join(lightning_args)} (only --ckpt passes "
             "options on to LightningCLI)"
         )
-    for option, path in (("--inception", inception), ("--i3d", i3d), ("--syncnet", syncnet)):
+    for option, path in (
+        ("--inception", inception),
+        ("--i3d", i3d),
+        ("--syncnet", syncnet),
+        ("--ase-head", ase_head),
+    ):
         if path is not None and not path.is_file():
             raise click.UsageError(f"{option}: no such file {path}; pass a local weights file")
+    if ase_clip is not None and not ase_clip.exists():
+        raise click.UsageError(
+            f"--ase-clip: no such file or folder {ase_clip}; pass a local open_clip model"
+        )
     try:
         options = EvalOptions(
             inception=inception,
             i3d=i3d,
             syncnet=syncnet,
+            ase_clip=ase_clip,
+            ase_head=ase_head,
             scorers=scorers,
+            scorer_stride=scorer_stride,
             fps=fps,
             batch=batch,
             fid_stride=fid_stride,

@@ -17,7 +17,7 @@ from torch import nn
 
 from omni.evaluation.i3d import CLIP_SIZE, I3D_VERSION, InceptionI3d, i3d_input, load_i3d
 from omni.evaluation.inception import INCEPTION_VERSION, load_inception
-from omni.evaluation.scorers import STANDARD, Scorer, parse_scorer
+from omni.evaluation.scorers import STANDARD, Scorer, ase_scorer, parse_scorer
 from omni.evaluation.syncnet import SYNCNET_VERSION, SyncNet, load_syncnet
 from omni.evaluation.weights import sha256
 
@@ -32,8 +32,14 @@ class EvalOptions:
     """pytorch-i3d Kinetics-400 RGB weights (rgb_imagenet.pt / i3d_pretrained_400.pt): enables FVD."""
     syncnet: Path | None = None
     """syncnet_python weights (syncnet_v2.model): enables Sync-C / Sync-D."""
+    ase_clip: Path | None = None
+    """open_clip ViT-L/14 (local dir in open_clip's layout, or a checkpoint file): with ase_head, ASE."""
+    ase_head: Path | None = None
+    """LAION improved-aesthetic-predictor MLP weights (.pth): with ase_clip, ASE."""
     scorers: tuple[str, ...] = ()
     """Plug-in scorers NAME=module:attr[:ARG] (IQA, ASE, ...), see omni.evaluation.scorers."""
+    scorer_stride: int = 1
+    """ASE and plug-in scorers score every n-th analysed frame."""
     fps: float = 25.0
     """Analysis frame rate: every video is resampled to it by timestamps (SyncNet needs 25)."""
     batch: int = 16
@@ -51,11 +57,17 @@ class EvalOptions:
     device: str = "cpu"
 
     def __post_init__(self) -> None:
-        if self.fps <= 0 or self.batch < 1 or self.fid_stride < 1 or self.max_offset < 1:
+        strides = min(self.fid_stride, self.scorer_stride)
+        if self.fps <= 0 or self.batch < 1 or strides < 1 or self.max_offset < 1:
             raise ValueError(
-                f"expected fps > 0, batch >= 1, fid_stride >= 1, max_offset >= 1; got fps="
-                f"{self.fps}, batch={self.batch}, fid_stride={self.fid_stride}, "
-                f"max_offset={self.max_offset}"
+                f"expected fps > 0, batch >= 1, fid_stride >= 1, scorer_stride >= 1, "
+                f"max_offset >= 1; got fps={self.fps}, batch={self.batch}, fid_stride="
+                f"{self.fid_stride}, scorer_stride={self.scorer_stride}, max_offset={self.max_offset}"
+            )
+        if (self.ase_clip is None) != (self.ase_head is None):
+            raise ValueError(
+                "ASE needs both --ase-clip (open_clip ViT-L/14) and --ase-head (LAION aesthetic "
+                f"MLP), got --ase-clip {self.ase_clip} and --ase-head {self.ase_head}"
             )
 
 
@@ -129,11 +141,22 @@ def load_extractors(options: EvalOptions) -> Extractors:
         ex.syncnet = load_syncnet(options.syncnet).to(device)
         _record(ex, "syncnet", Path(options.syncnet), SYNCNET_VERSION)
     ex.scorers = [parse_scorer(spec) for spec in options.scorers]
-    names = {s.name for s in ex.scorers}
-    for name, what in STANDARD.items():
+    if options.ase_clip is not None:
+        if any(s.name == "ase" for s in ex.scorers):
+            raise ValueError("ASE given twice: --ase-clip/--ase-head and --scorer ase=...")
+        ex.scorers.append(
+            ase_scorer(options.ase_clip, options.ase_head, device=lambda: options.device)
+        )
+    names = [s.name for s in ex.scorers]
+    if len(set(names)) < len(names):
+        raise ValueError(f"--scorer: a name is given twice in {names}")
+    for scorer in ex.scorers:
+        for key, path in scorer.weights.items():
+            _record(ex, key, path, scorer.version)
+    for name, (what, enable_with) in STANDARD.items():
         if name not in names:
             ex.unavailable[name] = {
-                "reason": f"no {what} plug-in given; omni ships no weights for it",
-                "enable_with": f"--scorer {name}=module:attr[:WEIGHTS]",
+                "reason": f"no {what} given; omni ships no weights for it",
+                "enable_with": enable_with,
             }
     return ex

@@ -67,21 +67,25 @@ def _summary(metrics: dict) -> str:
         if m.get("status") == "unavailable":
             detail = f"{escape(m['reason'])}; enable with <code>{escape(m['enable_with'])}</code>"
             rows.append(
-                f'<tr><td class="l">{name}</td><td colspan="3" class="l na">unavailable: {detail}</td></tr>'
+                f'<tr><td class="l">{name}</td><td colspan="4" class="l na">unavailable: {detail}</td></tr>'
             )
             continue
+        version = f'<td class="l">{escape(str(m.get("version", "")))}</td>'
         if m.get("status") != "ok":
             rows.append(
-                f'<tr><td class="l">{name}</td><td colspan="3" class="l na">{escape(m.get("reason", m["status"]))}</td></tr>'
+                f'<tr><td class="l">{name}</td><td colspan="3" class="l na">{escape(m.get("reason", m["status"]))}</td>{version}</tr>'
             )
             continue
         count = m.get("generated_samples", m.get("videos"))
         count = f"{count} {m.get('unit', 'videos')}"
         rows.append(
             f'<tr><td class="l">{name}</td><td>{_fmt(m.get("value"))}</td>'
-            f"<td>{_fmt(m.get('real_value'))}</td><td>{escape(count)}</td></tr>"
+            f"<td>{_fmt(m.get('real_value'))}</td><td>{escape(count)}</td>{version}</tr>"
         )
-    head = '<tr><th class="l">metric</th><th>generated</th><th>real</th><th>samples</th></tr>'
+    head = (
+        '<tr><th class="l">metric</th><th>generated</th><th>real</th><th>samples</th>'
+        '<th class="l">version</th></tr>'
+    )
     return f"<table>{head}{''.join(rows)}</table>"
 
 
@@ -92,7 +96,9 @@ def _bars(metrics: dict) -> str:
     import matplotlib.pyplot as plt
 
     videos = metrics["videos"]
-    keys = [k for k in _ROW_KEYS[2:] if any(_num(v.get("generated", {}).get(k)) for v in videos)]
+    scored = [k for k in _plugin_keys(metrics) if k in metrics["metrics"]]  # ASE, plug-ins
+    candidates = [*_ROW_KEYS[2:], *scored]
+    keys = [k for k in candidates if any(_num(v.get("generated", {}).get(k)) for v in videos)]
     if not keys or not videos:
         return ""
     cols = min(4, len(keys))
@@ -141,13 +147,18 @@ def _num(value) -> float | None:
     return value if isinstance(value, (int, float)) and math.isfinite(value) else None
 
 
-def _video_table(metrics: dict) -> str:
-    head = "".join(f"<th>{k}</th>" for k in _ROW_KEYS)
-    plugin = sorted(
+def _plugin_keys(metrics: dict) -> list[str]:
+    """Row keys beyond the built-in ones: ASE and plug-in scores."""
+    return sorted(
         {k for v in metrics["videos"] for r in v.values() if isinstance(r, dict) for k in r}
         - set(_ROW_KEYS)
         - {"name", "path", "notes", "seconds", "height", "width"}
     )
+
+
+def _video_table(metrics: dict) -> str:
+    head = "".join(f"<th>{k}</th>" for k in _ROW_KEYS)
+    plugin = _plugin_keys(metrics)
     head += "".join(f"<th>{escape(k)}</th>" for k in plugin)
     rows = []
     for video in metrics["videos"]:

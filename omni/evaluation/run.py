@@ -36,7 +36,7 @@ def _signature(path: Path | None) -> list:
 
 def _cache_key(ex: Extractors, path: Path, fallback: Path | None) -> str:
     opts = asdict(ex.options)
-    for k in ("inception", "i3d", "syncnet", "device"):
+    for k in ("inception", "i3d", "syncnet", "ase_clip", "ase_head", "device"):
         opts.pop(k)
     blob = json.dumps(
         [CACHE_VERSION, _signature(path), _signature(fallback), opts, ex.weights],

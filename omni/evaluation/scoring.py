@@ -151,7 +151,7 @@ def score_video(
     faces = _Faces() if opts.landmark_sync or ex.syncnet is not None else None
     hands = _Hands() if opts.hands else None
     thumbs = _Thumbs(round(src.duration_s * src.fps) if src.duration_s else None)
-    scores = [ScoreMean(s) for s in ex.scorers]
+    scores = [ScoreMean(s, opts.scorer_stride) for s in ex.scorers]
     consumers = [c for c in (fid, clips, faces, hands, thumbs, *scores) if c is not None]
     frames, size = 0, (0, 0)
     try:

@@ -58,3 +58,11 @@ def test_factory_argument_and_errors(plugin: str) -> None:
             parse_scorer(spec)
     with pytest.raises(ValueError, match="cannot import"):
         parse_scorer(f"iqa={plugin}:absent")
+
+
+def test_stride_scores_every_nth_frame_across_chunks(plugin: str) -> None:
+    frames = np.arange(7, dtype=np.uint8)[:, None, None, None] * np.ones((1, 2, 2, 3), np.uint8)
+    mean = ScoreMean(parse_scorer(f"iqa={plugin}:per_frame"), stride=3)
+    for start in range(0, 7, 2):  # chunks of 2: frames 0, 3 and 6 fall in different chunks
+        mean.add(frames[start : start + 2])
+    assert mean.frames == 3 and mean.value() == pytest.approx((0 + 3 + 6) / 3)
