@@ -11,7 +11,8 @@ Batches (see `dataset.collate`) hold:
   bool: conditions the closure rule switched on and the guidance drop switched off again;
   `key` (B,) int64 noise seeds; `fps` (B,) the window's frame rate;
 - test and predict batches also `wave` (B, N) float32: the window's driving audio at 16 kHz
-  (silence for clips without audio; zero-padded past F / fps seconds when rates differ);
+  (silence for clips without audio; zero-padded past F / fps seconds when rates differ) and
+  `has_audio` (B,) bool;
 - `skipped` list[str]: clips that failed to decode and were replaced (for the trainer's log).
 With a feature cache (`cache_dir`), `latent` and `ref_latent` replace `video` and `ref`: the
 cache is built on first use with the LightningModule's VAE (`cache_encoder()`), each rank writing

@@ -173,7 +173,8 @@ class ClipDataset(Dataset):
         if self.train and self.cfg_drop is not None:
             sample["cfg_dropped"] = torch.from_numpy(dropped)
         if self.wave:
-            sample["wave"] = torch.from_numpy(self._wave(path, row, t0))
+            sample["has_audio"] = row.get("has_audio") in (True, 1)  # False, None or NaN: no
+            sample["wave"] = torch.from_numpy(self._wave(path, row, t0, sample["has_audio"]))
         if "audio" in self.spec.load:
             sample["audio"] = self._audio(path, row, t0, bool(eligible[2]))
         if "pose" in self.spec.load:
@@ -194,11 +195,11 @@ class ClipDataset(Dataset):
         frames = clip.frames[:, y0 : y0 + size[0], x0 : x0 + size[1]]
         return to_tensor(frames)
 
-    def _wave(self, path: str, row: dict, t0: float) -> np.ndarray:
+    def _wave(self, path: str, row: dict, t0: float, has_audio: bool) -> np.ndarray:
         """The window's driving audio at `WAVE_SR` (silence for a clip without audio)."""
         fps = float(row["fps_t"])
         n = round(self.spec.num_frames / fps * WAVE_SR)
-        if row.get("has_audio") not in (True, 1):  # False, None or NaN
+        if not has_audio:
             return np.zeros(n, np.float32)
         wave = read_audio(path, sr=WAVE_SR, start_s=t0, end_s=t0 + self.spec.num_frames / fps)
         return fit_length(np.asarray(wave, np.float32), n)

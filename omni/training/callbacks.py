@@ -1,15 +1,23 @@
-"""Sample videos during training, with the EMA weights, every N steps.
+"""Videos written from the training loops, every one with omni's provenance.
 
-Each time: the first validation batch is generated from its own conditions (same noise every
-time, so successive samples show training progress, not noise), written as an mp4 of real and
-generated windows side by side (`<run>/samples/step_<N>.mp4`), shown in TensorBoard as a frame
-grid image, and summarised as `sample/mse` (generated vs. real pixels) for every logger, CSV
-included.
+`SampleVideos`: every N steps, the first validation batch is generated with the EMA weights from
+its own conditions (same noise every time, so successive samples show training progress, not
+noise), written as an mp4 of real and generated windows side by side (`<run>/samples/step_<N>.mp4`),
+shown in TensorBoard as a frame grid image, and summarised as `sample/mse` (generated vs. real
+pixels) for every logger, CSV included.
+
+`PredictionVideos`: `omni predict` writes each generated window with its driving audio.
+
+Both write through `omni.provenance.write_marked_video` (`write_generated`): the invisible
+watermark plus the provenance record in the container metadata, as `omni generate` does, so
+`omni verify` recognises every video omni makes.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+from functools import cache
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -20,8 +28,9 @@ from lightning.pytorch.callbacks import BasePredictionWriter, Callback
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 
-from omni.datamodules.remote import local_path
-from omni.media import MediaError, read_audio, write_video
+from omni.datamodules.conditions import mix_name
+from omni.datamodules.dataset import WAVE_SR
+from omni.provenance import ProvenanceRecord, file_sha256, write_marked_video
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +48,34 @@ def side_by_side(real: np.ndarray, fake: np.ndarray, scale: int = 1) -> np.ndarr
     if scale > 1:
         frames = frames.repeat(scale, axis=1).repeat(scale, axis=2)
     return np.ascontiguousarray(frames)
+
+
+def write_generated(
+    path: str | os.PathLike,
+    frames: np.ndarray,
+    fps: float,
+    record: ProvenanceRecord,
+    audio: np.ndarray | None = None,
+    sr: int = WAVE_SR,
+) -> Path:
+    """Write generated frames (T, H, W, 3) uint8 (+ audio) with the watermark and `record`.
+
+    Pictures smaller than the watermark's minimum side (`omni.generate.pipeline.MARK_MIN_SIDE`)
+    are enlarged by a whole factor (nearest neighbour), as `omni generate` does.
+    """
+    from omni.generate.pipeline import MARK_MIN_SIDE
+
+    side = min(frames.shape[1:3])
+    if side < MARK_MIN_SIDE:
+        scale = -(-MARK_MIN_SIDE // side)
+        frames = frames.repeat(scale, axis=1).repeat(scale, axis=2)
+    return write_marked_video(path, np.ascontiguousarray(frames), fps, audio, sr, record=record)
+
+
+@cache
+def checkpoint_sha256(path: str) -> str:
+    """sha256 of a checkpoint file, computed once per file."""
+    return file_sha256(path)
 
 
 class SampleVideos(Callback):
@@ -92,7 +129,14 @@ class SampleVideos(Callback):
         frames = side_by_side(to_uint8(real), to_uint8(fake), scale)
         root = Path(trainer.log_dir or trainer.default_root_dir) / "samples"
         fps = float(getattr(trainer.datamodule, "hparams", {}).get("fps") or 25.0)
-        path = write_video(root / f"step_{step:07d}.mp4", frames, fps=fps)
+        record = ProvenanceRecord(
+            seed=None,
+            conditions={
+                "source": f"training sample at step {step} (left real, right generated)",
+                "clips": " ".join(map(str, batch["clip_id"])),
+            },
+        )
+        path = write_generated(root / f"step_{step:07d}.mp4", frames, fps, record)
         for logger in trainer.loggers:
             if isinstance(logger, TensorBoardLogger):
                 grid = rearrange(frames, "t h w c -> h (t w) c")
@@ -101,17 +145,18 @@ class SampleVideos(Callback):
 
 
 class PredictionVideos(BasePredictionWriter):
-    """`omni predict`: write each generated window as `<out_dir>/<clip_id>.mp4` with the clip's
-    own audio over the window (when it has audio), so the result can be watched and scored.
+    """`omni predict`: write each generated window as `<out_dir>/<clip_id>.mp4` with the
+    window's driving audio (the batch's `wave`, when the clip has audio), the watermark and a
+    provenance record (checkpoint sha256, noise seed, conditions), so the result can be watched,
+    scored and verified (`omni verify`).
 
     Args:
         out_dir: output folder; None = `<run folder>/predictions`.
-        sr: sample rate of the muxed audio.
     """
 
-    def __init__(self, out_dir: str | None = None, sr: int = 16000) -> None:
+    def __init__(self, out_dir: str | None = None) -> None:
         super().__init__(write_interval="batch")
-        self.out_dir, self.sr = out_dir, sr
+        self.out_dir = out_dir
 
     def write_on_batch_end(
         self, trainer, module, prediction, batch_indices, batch, batch_idx, dataloader_idx
@@ -119,16 +164,30 @@ class PredictionVideos(BasePredictionWriter):
         root = Path(
             self.out_dir or Path(trainer.log_dir or trainer.default_root_dir) / "predictions"
         )
-        fps = float(getattr(trainer.datamodule, "hparams", {}).get("fps") or 25.0)
+        ckpt = getattr(trainer, "ckpt_path", None)
+        sha = checkpoint_sha256(str(ckpt)) if ckpt and Path(ckpt).is_file() else None
         for i, (clip_id, frames) in enumerate(
             zip(prediction["clip_id"], to_uint8(prediction["video"]), strict=True)
         ):
+            fps = float(batch["fps"][i]) if "fps" in batch else 25.0
             audio = None
-            if "path" in batch and bool(batch["eligible"][i, 2]):
-                t0 = float(batch["t0"][i])
-                try:
-                    path = local_path(batch["path"][i])
-                    audio = read_audio(path, self.sr, t0, t0 + len(frames) / fps)
-                except MediaError as err:
-                    log.warning("no audio for %s: %s", clip_id, err)
-            write_video(root / f"{clip_id}.mp4", frames, fps, audio=audio, sr=self.sr)
+            if "wave" in batch and bool(batch["has_audio"][i]):
+                n = round(len(frames) / fps * WAVE_SR)
+                audio = batch["wave"][i, :n].float().cpu().numpy()
+            record = ProvenanceRecord(
+                checkpoint_sha256=sha,
+                seed=int(batch["key"][i]) + 7,  # module.sample's noise seed
+                conditions=_conditions(batch, i),
+            )
+            write_generated(root / f"{clip_id}.mp4", frames, fps, record, audio)
+
+
+def _conditions(batch: dict, i: int) -> dict[str, str]:
+    """The provenance `conditions` of sample i of a test batch."""
+    out = {"clip": str(batch["clip_id"][i]), "active": mix_name(batch["active"][i].cpu().numpy())}
+    if "path" in batch:
+        out["source"] = str(batch["path"][i])
+        out["window_start_s"] = f"{float(batch['t0'][i]):.3f}"
+    if batch["caption"][i]:
+        out["text"] = str(batch["caption"][i])
+    return out

@@ -70,6 +70,7 @@ def test_test_batches_carry_the_driving_wave_and_fps(grey_manifest):
     dm.setup("test")
     batch = next(iter(dm.test_dataloader()))
     assert batch["fps"].tolist() == [25.0, 25.0]
+    assert batch["has_audio"].tolist() == [True, True]
     assert (
         batch["wave"].shape == (2, round(9 / 25 * 16000)) and batch["wave"].dtype == torch.float32
     )

@@ -9,6 +9,7 @@ from lightning.pytorch.callbacks import Callback
 
 from omni.cli import main
 from omni.media import probe
+from omni.provenance import file_sha256, verify
 from omni.training.callbacks import SampleVideos
 from omni.training.lightning_cli import build_cli, run_test
 from training.run_helpers import fit_args
@@ -34,6 +35,8 @@ def test_fit_audio_stage_logs_and_checkpoints(train_manifest, tmp_path):
     assert metrics["sample/mse"].notna().sum() == 1
     video = next(tmp_path.glob("version_*/samples/step_0000002.mp4"))
     assert probe(video).num_frames == 5
+    report = verify(video)  # sample videos carry the watermark and a provenance record
+    assert report.marked and "training sample at step 2" in report.record.conditions["source"]
     assert {"train/loss", "val/loss", "val/loss_t0.5"} <= set(metrics.columns)
     assert any(c.startswith("mix/") for c in metrics.columns)
     assert any(c.startswith("train/loss_mix/") for c in metrics.columns)
@@ -138,6 +141,11 @@ def test_run_test_feeds_the_hook(train_manifest, tmp_path):
     assert [v.stem for v in videos] == sorted(f"c{i:02d}" for i in range(12))
     info = probe(videos[0])
     assert info.has_audio and info.num_frames == 5
+    # the provenance record; the 1-step model's noisy pictures do not keep the watermark through
+    # H.264 (tests/training/test_callbacks.py checks the mark on smooth pictures)
+    report = verify(videos[0])
+    assert report.record is not None and report.record.checkpoint_sha256 == file_sha256(ckpt)
+    assert report.record.conditions["clip"] == "c00"
 
 
 @pytest.mark.parametrize("preset", ["tiny", "S", "B", "L", "paper"])
