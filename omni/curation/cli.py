@@ -134,6 +134,13 @@ def split_cmd(manifest, out, min_len, max_len, margin, detector, threshold, limi
 @click.option("--max-side", type=int, default=640, show_default=True, help="Decode size.")
 @click.option("--keypoints-dir", type=click.Path(file_okay=False), default=None)
 @click.option(
+    "--lipsync",
+    type=click.Choice(["cavity", "mesh"]),
+    default="cavity",
+    show_default=True,
+    help="Landmark lip-sync mouth signal: sparse face mesh + mouth cavity, or mesh every frame.",
+)
+@click.option(
     "--syncnet",
     type=click.Path(exists=True, dir_okay=False),
     default=None,
@@ -159,8 +166,8 @@ def split_cmd(manifest, out, min_len, max_len, margin, detector, threshold, limi
 )
 @limit_option
 @dry_option
-def score_cmd(manifest, out, scorers, workers, engine, fps, max_side, keypoints_dir, syncnet,
-              insightface, aesthetic_clip, aesthetic_head, limit, dry_run) -> None:  # fmt: skip
+def score_cmd(manifest, out, scorers, workers, engine, fps, max_side, keypoints_dir, lipsync,
+              syncnet, insightface, aesthetic_clip, aesthetic_head, limit, dry_run) -> None:  # fmt: skip
     """Score every pending clip (resumable: rows already scored with the same versions are kept)."""
     from omni.curation.runner import clear_parts, load_parts, run_rows
     from omni.curation.score import build_tasks, merge_results, pending_mask, score_task
@@ -179,6 +186,7 @@ def score_cmd(manifest, out, scorers, workers, engine, fps, max_side, keypoints_
             fps=fps,
             max_side=max_side,
             keypoints_dir=str(Path(keypoints_dir).resolve()),
+            lipsync=lipsync,
             syncnet=_absolute(syncnet),
             insightface=_absolute(insightface),
             aesthetic_clip=_absolute(aesthetic_clip),

@@ -1,7 +1,16 @@
-"""Built-in lip-sync score: mouth opening from face-mesh landmarks vs. the audio envelope.
+"""Built-in lip-sync score: a per-frame mouth signal vs. the audio envelope.
 
-No weights needed. The mouth opening per frame (inner plus outer lip gap over the eye span) is
-cross-correlated with the speech-band audio envelope at every lag within ±`max_offset` frames:
+No weights needed. Two mouth signals (`ScoreConfig.lipsync`):
+  cavity  (default) face mesh on every `MOUTH_KEY_EVERY`-th frame only: its mouth opening at those
+          keyframes, linearly interpolated, plus on every frame the dark-cavity area inside a
+          mouth box placed from the keyframes' lip landmarks (interpolated between them): the
+          fraction of a 32x32 grey crop's central pixels darker than the clip's 15th percentile.
+          Both are standardised and summed: the keyframes carry the slow opening, the cavity
+          area the frame-to-frame timing. About 1/5 of the mesh work (docs/curation.md compares
+          it with the mesh signal on every fixture).
+  mesh    face mesh on every frame: inner plus outer lip gap over the eye span.
+The mouth signal is cross-correlated with the speech-band audio envelope at every lag within
+±`max_offset` frames:
   offset  the lag with the highest correlation (near-ties go to the smaller lag), in frames at
           the scoring rate; positive means the audio comes *late* (the sound follows the mouth)
   conf    peak correlation minus the median over all lags (how much the best lag stands out)
@@ -14,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import scipy.signal
 
@@ -30,6 +40,10 @@ _DETREND_FRAMES = 7  # removes slow drifts (head motion, loudness) the lag searc
 # conf and dist are read from the unpenalised curve.
 _TIE_BREAK = 0.05
 _MIN_VALID = 0.5  # fraction of frames that need a mouth for a score
+MOUTH_KEY_EVERY = 5  # cavity signal: face mesh keyframe spacing (10 loses d12's shifts)
+LIP_BOX = (61, 291, 0, 17)  # mouth corners, upper and lower outer lip centre
+_CAVITY_CROP = 32  # side of the grey mouth crop
+_CAVITY_PERCENTILE = 15.0
 
 
 @dataclass(frozen=True)
@@ -59,6 +73,72 @@ def mouth_from_track(track: FaceTrack) -> np.ndarray:
 def mouth_opening(frames: np.ndarray) -> np.ndarray:
     """Mouth opening per frame of consecutive frames (T, H, W, 3) uint8 -> (T,), NaN = no face."""
     return mouth_from_track(track_faces(frames))
+
+
+def mouth_signal(frames: np.ndarray, method: str = "cavity") -> np.ndarray:
+    """The lip-sync mouth signal of consecutive frames (T, H, W, 3) uint8 -> (T,), NaN = no face,
+    by `method` "cavity" or "mesh" (see the module docstring); one-off, tracks the face itself."""
+    if method == "mesh":
+        return mouth_opening(frames)
+    if method != "cavity":
+        raise ValueError(f"lip-sync method must be 'cavity' or 'mesh', got {method!r}")
+    from omni.curation.facetrack import DETECT_EVERY, FaceTracker
+
+    tracker = FaceTracker(detect_every=DETECT_EVERY)
+    try:
+        track = tracker(frames, mesh_every=MOUTH_KEY_EVERY)
+    finally:
+        tracker.close()
+    return mouth_cavity(frames, track)
+
+
+def mouth_cavity(frames: np.ndarray, track: FaceTrack) -> np.ndarray:
+    """The cavity mouth signal (T,) from frames (T, H, W, 3) uint8 and a track whose mesh ran on
+    some frames (the keyframes; NaN landmarks elsewhere). NaN where the track has no face, all
+    NaN with fewer than two keyframes."""
+    opening = mouth_from_track(track)
+    keys = np.flatnonzero(~np.isnan(opening))
+    n = len(frames)
+    out = np.full(n, np.nan, np.float32)
+    face = ~np.isnan(track.box[:, 0])
+    if len(keys) < 2 or not face.any():
+        return out
+    p = track.pixels()[keys]
+    centre = p[:, list(LIP_BOX)].mean(axis=1)
+    width = np.linalg.norm(p[:, LIP_BOX[0]] - p[:, LIP_BOX[1]], axis=-1)
+    t = np.flatnonzero(face)
+    cx, cy = np.interp(t, keys, centre[:, 0]), np.interp(t, keys, centre[:, 1])
+    side = np.interp(t, keys, width)
+    boxes = zip(t, cx, cy, side, strict=True)
+    crops = np.stack([_mouth_crop(frames[i], x, y, w) for i, x, y, w in boxes])
+    q = _CAVITY_CROP // 4
+    middle = crops[:, q:-q, q:-q].reshape(len(t), -1)
+    dark = (middle < np.percentile(middle, _CAVITY_PERCENTILE)).mean(axis=1)
+    slow = np.interp(t, keys, opening[keys])
+    out[t] = _z(dark) + _z(slow)
+    return out
+
+
+def _z(x: np.ndarray) -> np.ndarray:
+    return (x - x.mean()) / (x.std() + 1e-9)
+
+
+def _mouth_crop(frame: np.ndarray, cx: float, cy: float, width: float) -> np.ndarray:
+    """Grey (32, 32) crop of 1.6 x 1.2 mouth widths around the mouth centre (edge-padded)."""
+    h, w = frame.shape[:2]
+    half_w, half_h = max(2.0, 0.8 * width), max(2.0, 0.6 * width)
+    x0, x1 = round(cx - half_w), round(cx + half_w)
+    y0, y1 = round(cy - half_h), round(cy + half_h)
+    sx0, sy0, sx1, sy1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
+    if sx1 - sx0 < 2 or sy1 - sy0 < 2:
+        return np.zeros((_CAVITY_CROP, _CAVITY_CROP), np.uint8)
+    grey = cv2.cvtColor(frame[sy0:sy1, sx0:sx1], cv2.COLOR_RGB2GRAY)
+    if (sx0, sy0, sx1, sy1) != (x0, y0, x1, y1):
+        grey = cv2.copyMakeBorder(
+            grey, sy0 - y0, y1 - sy1, sx0 - x0, x1 - sx1, cv2.BORDER_REPLICATE
+        )
+    interp = cv2.INTER_AREA if grey.shape[1] > _CAVITY_CROP else cv2.INTER_LINEAR
+    return cv2.resize(grey, (_CAVITY_CROP, _CAVITY_CROP), interpolation=interp)
 
 
 def audio_envelope(audio: np.ndarray, sr: int, fps: float, num_frames: int) -> np.ndarray:

@@ -34,8 +34,12 @@ class ScoreConfig:
     """Longer side of the decoded frames; faces of talking-head shots stay large enough for lips."""
     face_detect_every: int = 10  # = facetrack.DETECT_EVERY
     """The full-range face detector runs every n-th frame (and when the mesh loses the face); the
-    short-range detector re-centres the face crop on the frames the mesh runs on (every frame when
-    lip-sync needs the mouth, else these detection frames)."""
+    short-range detector re-centres the face crop on the frames the mesh runs on (the lip-sync
+    keyframes when lip-sync needs the mouth, else these detection frames)."""
+    lipsync: str = "cavity"
+    """Landmark lip-sync mouth signal: "cavity" (face mesh every `lipsync.MOUTH_KEY_EVERY` frames
+    placing a mouth box, dark-cavity area in it on every frame) or "mesh" (face mesh on every
+    frame, 4-5x the face-track time). See omni.curation.lipsync."""
     pose_fps: float = 2.0
     """Rate of the first pose pass (scores, and the side file of clips that stay sparse)."""
     dense_pose_visibility: float | None = 0.5
@@ -60,6 +64,8 @@ class ScoreConfig:
     """LAION improved-aesthetic-predictor MLP weights (.pth); with aesthetic_clip: aesthetics."""
 
     def __post_init__(self) -> None:
+        if self.lipsync not in ("cavity", "mesh"):
+            raise ValueError(f"lipsync must be 'cavity' or 'mesh', got {self.lipsync!r}")
         if (self.aesthetic_clip is None) != (self.aesthetic_head is None):
             raise ValueError(
                 "aesthetics needs both the open_clip model and the LAION head, got "
@@ -78,12 +84,24 @@ class Clip:
     fps: float
     config: ScoreConfig = field(default_factory=ScoreConfig)
     mouth_needed: bool = True
-    """Lip-sync will read the mouth: face mesh on every frame; else only at detection frames."""
+    """Lip-sync will read the mouth: face mesh on its keyframes (every frame with
+    `lipsync="mesh"`); else only at the detection frames."""
 
     @cached_property
     def faces(self):
         every = self.config.face_detect_every
-        return face_tracker(every)(self.frames, mesh_every=1 if self.mouth_needed else every)
+        return face_tracker(every)(self.frames, mesh_every=self.mesh_every)
+
+    @property
+    def mesh_every(self) -> int:
+        """The face mesh's frame step for this clip (see `mouth_needed`)."""
+        from omni.curation.lipsync import MOUTH_KEY_EVERY
+
+        if not self.mouth_needed:
+            return self.config.face_detect_every
+        if self.config.lipsync == "mesh" or self.config.syncnet:
+            return 1  # SyncNet crops the face box, re-centred on every meshed frame
+        return MOUTH_KEY_EVERY
 
     @cached_property
     def gray_small(self) -> np.ndarray:
@@ -119,9 +137,12 @@ def pose_estimator():
 def scorer_version(name: str, config: ScoreConfig) -> str:
     """The `<name>_version` value of a scorer run with these options (weights change it)."""
     scorer = SCORERS[name]
+    version = scorer.version
+    if name == "lipsync" and (config.lipsync == "mesh" or config.syncnet):
+        version = "2"  # the mesh signal's and SyncNet's numbers are those of lipsync version 2
     paths = [getattr(config, option) for option in scorer.weights]
     if not any(paths):
-        return scorer.version
+        return version
     from omni.curation.pretrained import weights_tag
 
     tags = []
@@ -129,7 +150,7 @@ def scorer_version(name: str, config: ScoreConfig) -> str:
         if path:
             file = _weights_file(option, path)
             tags.append(f"{option}:{weights_tag(file)}")
-    return f"{scorer.version}+" + "+".join(tags)
+    return f"{version}+" + "+".join(tags)
 
 
 def _weights_file(option: str, path: str) -> str:
@@ -157,7 +178,7 @@ class FaceScorer:
     """Main face: frames with a face, face count, area fraction, yaw; identity consistency with
     insightface weights (null without)."""
 
-    name, version, weights = "face", "2", ("insightface",)
+    name, version, weights = "face", "3", ("insightface",)
     columns = (
         pa.field("face_present", pa.float64()),
         pa.field("face_count", pa.float64()),
@@ -189,13 +210,15 @@ def _identity(clip: Clip, config: ScoreConfig) -> float | None:
 
 
 class LipSyncScorer:
-    """Lip-sync offset / confidence / distance: SyncNet with its weights, else the landmark sync.
+    """Lip-sync offset / confidence / distance: SyncNet with its weights, else the landmark sync
+    on the `ScoreConfig.lipsync` mouth signal.
 
-    `sync_offset` is in scoring frames, positive when the audio comes late, for both methods;
-    `sync_conf` / `sync_dist` are each method's own scale (`sync_method` says which).
+    `sync_offset` is in scoring frames, positive when the audio comes late, for every method;
+    `sync_conf` / `sync_dist` are each method's own scale (`sync_method` says which: "cavity",
+    "landmark" for the mesh signal, "syncnet").
     """
 
-    name, version, weights = "lipsync", "2", ("syncnet",)
+    name, version, weights = "lipsync", "3", ("syncnet",)
     columns = (
         pa.field("sync_offset", pa.int64()),
         pa.field("sync_conf", pa.float64()),
@@ -204,14 +227,22 @@ class LipSyncScorer:
     )
 
     def __call__(self, clip: Clip, config: ScoreConfig) -> dict:
-        from omni.curation.lipsync import audio_envelope, landmark_sync, mouth_from_track
+        from omni.curation.lipsync import (
+            audio_envelope,
+            landmark_sync,
+            mouth_cavity,
+            mouth_from_track,
+        )
 
         empty = dict.fromkeys(("sync_offset", "sync_conf", "sync_dist", "sync_method"))
         if clip.audio is None:
             return empty
         if config.syncnet is not None:
             return _syncnet(clip, config.syncnet, empty)
-        mouth = mouth_from_track(clip.faces)
+        if config.lipsync == "mesh":
+            mouth, method = mouth_from_track(clip.faces), "landmark"
+        else:
+            mouth, method = mouth_cavity(clip.frames, clip.faces), "cavity"
         env = audio_envelope(clip.audio, SCORING_SR, clip.fps, len(mouth))
         result = landmark_sync(mouth, env)
         if result is None:
@@ -220,7 +251,7 @@ class LipSyncScorer:
             "sync_offset": result.offset,
             "sync_conf": result.conf,
             "sync_dist": result.dist,
-            "sync_method": "landmark",
+            "sync_method": method,
         }
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from omni.curation.lipsync import audio_envelope, landmark_sync, mouth_opening
+from omni.curation.lipsync import audio_envelope, landmark_sync, mouth_signal
 from omni.media import read_audio, read_video, write_video
 
 FPS, SR, HOP = 25, 16000, 640  # 640 audio samples per video frame
+METHODS = ("cavity", "mesh")
 
 
 def test_known_lag_is_recovered_exactly():
@@ -51,7 +52,7 @@ def _shifted(audio: np.ndarray, frames: int) -> np.ndarray:
     return np.concatenate([audio[-n:], np.zeros(-n, np.float32)])
 
 
-def _speech(footage, name: str, tmp_path, shifts: tuple[int, ...]) -> dict:
+def _speech(footage, name: str, tmp_path, shifts: tuple[int, ...], method: str) -> dict:
     """Write the clip with its audio shifted (by omni.media.write_video), score each file."""
     src = footage(name)
     clip = read_video(src, fps=FPS, size=(512, 512))
@@ -61,7 +62,7 @@ def _speech(footage, name: str, tmp_path, shifts: tuple[int, ...]) -> dict:
         for s in shifts
     }
     # the video track of every file is the same encode, so its mouth is measured once
-    mouth = mouth_opening(read_video(files[shifts[0]], fps=FPS).frames)
+    mouth = mouth_signal(read_video(files[shifts[0]], fps=FPS).frames, method)
     out = {}
     for s, path in files.items():
         env = audio_envelope(read_audio(path, SR, 0.0, len(mouth) / FPS), SR, FPS, len(mouth))
@@ -69,30 +70,40 @@ def _speech(footage, name: str, tmp_path, shifts: tuple[int, ...]) -> dict:
     return {"mouth": mouth, "audio": audio, "sync": out}
 
 
+@pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize(
     "name", [pytest.param("talk_news_a.mp4", marks=pytest.mark.slow), "talk_news_b.mp4"]
 )
-def test_shifted_speech_is_found_within_one_frame(footage, tmp_path, name):
-    result = _speech(footage, name, tmp_path, (-3, 3))
+def test_shifted_speech_is_found_within_one_frame(footage, tmp_path, name, method):
+    result = _speech(footage, name, tmp_path, (-3, 3), method)
     assert not np.isnan(result["mouth"]).any()
     for shift, sync in result["sync"].items():
         assert abs(sync.offset - shift) <= 1, (shift, sync.offset)
 
 
 @pytest.mark.slow
-def test_shift_of_d12_is_found_relative_to_its_own_offset(footage, tmp_path):
-    # d12's own track does not correlate well with its mouth (its best lag is far from 0), but a
-    # shift of that track must still move the detected lag by the shift.
-    sync = _speech(footage, "d12.mp4", tmp_path, (-3, 0, 3))["sync"]
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("name", ["d12.mp4", "d20.mp4"])
+def test_shift_is_found_relative_to_the_own_offset(footage, tmp_path, name, method):
+    # d12's and d20's own tracks do not peak at lag 0 (d12 correlates weakly with its mouth, d20's
+    # best lag is ~7 frames), but a shift of the track must still move the detected lag by the shift.
+    sync = _speech(footage, name, tmp_path, (-3, 0, 3), method)["sync"]
     assert abs(sync[3].offset - sync[0].offset - 3) <= 1
     assert abs(sync[-3].offset - sync[0].offset + 3) <= 1
 
 
-def test_own_audio_ranks_above_another_clips_audio(footage):
+# The mesh signal with the full-range detector every 10th frame (facetrack.DETECT_EVERY) puts
+# talk_news_b's own audio at -2 frames at this 512-px decode (-1 with detection on every frame);
+# the default cavity signal finds -1 (docs/curation.md, "Landmark lip-sync, measured").
+MESH_OWN_OFFSET = pytest.mark.xfail(reason="mesh: talk_news_b own offset -2 at 512 px", strict=True)
+
+
+@pytest.mark.parametrize("method", ["cavity", pytest.param("mesh", marks=MESH_OWN_OFFSET)])
+def test_own_audio_ranks_above_another_clips_audio(footage, method):
     clips = {}
     for name in ("talk_news_a.mp4", "talk_news_b.mp4"):
         video = read_video(footage(name), fps=FPS, size=(512, 512))
-        clips[name] = (mouth_opening(video.frames), read_audio(footage(name), SR, 0.0, 4.8))
+        clips[name] = (mouth_signal(video.frames, method), read_audio(footage(name), SR, 0.0, 4.8))
     for name, (mouth, _) in clips.items():
         n = min(len(mouth), 120)
         scores = {

@@ -117,7 +117,8 @@ def test_syncnet_lipsync_on_real_speech(footage, tmp_path, syncnet_file):
     assert out["score_error"] is None and out["sync_method"] == "syncnet"
     assert out["lipsync_version"].startswith("2+syncnet:")
     # the same as omni.evaluation.syncnet on the face track's boxes, offset in omni's sign
-    clip = decode_clip(task["path"], "c1", 0.0, 1.2, ScoreConfig())
+    clip = decode_clip(task["path"], "c1", 0.0, 1.2, ScoreConfig(syncnet=str(syncnet_file)))
+    assert clip.mesh_every == 1  # SyncNet's face boxes are re-centred on every frame
     box = clip.faces.box * np.array([524, 524, 524, 524])
     box[:, 2:] += box[:, :2]
     ref = syncnet_score(load_syncnet(syncnet_file), clip.frames, box, clip.audio)
@@ -133,7 +134,7 @@ def test_identity_consistency_from_insightface_folder(footage, tmp_path, insight
     assert pretrained.recognition_file(insightface_dir).name == "w600k_r50.onnx"
     task = _task(footage("talk_news_b.mp4"), tmp_path, ("face",), insightface=str(insightface_dir))
     out = score_task(task)
-    assert out["score_error"] is None and out["face_version"].startswith("2+insightface:")
+    assert out["score_error"] is None and out["face_version"].startswith("3+insightface:")
     # recompute by hand: 8 frames, ArcFace alignment from mesh points, BGR, (x - 127.5) / 127.5
     clip = decode_clip(task["path"], "c1", 0.0, 1.2, ScoreConfig())
     clip.mouth_needed = False  # no lip-sync in this run: the mesh runs at the detection frames

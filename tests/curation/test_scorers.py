@@ -9,6 +9,7 @@ from omni.curation.score import score_task
 from omni.curation.scorers import (
     DEFAULT_SCORERS,
     ScoreConfig,
+    decode_clip,
     motion_amplitude,
     pose_jitter,
     scorer_version,
@@ -35,7 +36,7 @@ def test_default_scorers_on_a_talking_head(footage, tmp_path):
     assert out["score_error"] is None
     assert out["face_present"] == 1.0 and out["face_count"] == 1.0
     assert 0.05 < out["face_area"] < 0.6 and out["face_yaw"] < 30
-    assert out["sync_method"] == "landmark" and abs(out["sync_offset"]) <= 2
+    assert out["sync_method"] == "cavity" and abs(out["sync_offset"]) <= 2
     assert out["speech_activity"] > 0.5 and out["aesthetic"] is None
     kp, times = load_keypoints(out["keypoints_path"])
     assert len(kp) == 5 and np.allclose(np.diff(times), 12 / 25)  # sparse pass: 2 fps
@@ -49,6 +50,21 @@ def test_a_visible_body_gets_dense_keypoints(footage, tmp_path):
     kp, times = load_keypoints(out["keypoints_path"])
     assert len(kp) == 13 and np.allclose(np.diff(times), 2 / 25)  # dense pass: 12.5 fps
     assert out["pose_visibility"] > 0.8 and 0 <= out["pose_jitter"] < 0.01
+
+
+def test_lipsync_method_sets_the_version_and_the_mesh_rate(footage, tmp_path):
+    # resumed manifests re-score lip-sync when the method changes; mesh keeps version 2's numbers
+    assert scorer_version("lipsync", ScoreConfig()) == "3"
+    assert scorer_version("lipsync", ScoreConfig(lipsync="mesh")) == "2"
+    with pytest.raises(ValueError, match="lipsync"):
+        ScoreConfig(lipsync="syncnet")
+    task = _task(footage("talk_news_b.mp4"), tmp_path, ("face", "lipsync"), end=1.6, lipsync="mesh")
+    out = score_task(task)
+    assert out["sync_method"] == "landmark" and out["lipsync_version"] == "2"
+    assert abs(out["sync_offset"]) <= 2 and out["sync_conf"] > 0.15
+    clip = decode_clip(task["path"], "c1", 0.0, 1.6, ScoreConfig())
+    have = np.flatnonzero(~np.isnan(clip.faces.landmarks[:, 0, 0]))  # cavity: mesh keyframes
+    assert have.tolist() == list(range(0, 40, 5))
 
 
 def test_decode_failure_is_a_reason(tmp_path):
