@@ -6,7 +6,8 @@ Prints, from one run:
 - the step time divided by that of diffusers' HunyuanVideoTransformer3DModel built at the same
   width, depth, head size and token count (target <= 1.0), for omni without its condition paths
   (the same computation) and with audio + pose on;
-- activation memory (bytes saved for backward) with and without activation checkpointing.
+- activation memory (bytes saved for backward, weights excluded) with and without activation
+  checkpointing.
 
 Both models use the same fused AdamW. Times are the best of --repeats interleaved runs (the
 machine is shared; best-of filters out other people's load; `--threads 1 --clock cpu` counts only
@@ -95,11 +96,14 @@ class OmniStep:
         return counter.get_total_flops()
 
     def activation_bytes(self) -> int:
+        """Bytes of the storages autograd saves for backward, the weights left out."""
         seen: dict[int, int] = {}
+        weights = {p.untyped_storage().data_ptr() for p in self.model.parameters()}
 
         def pack(t: torch.Tensor) -> torch.Tensor:
             storage = t.untyped_storage()
-            seen[storage.data_ptr()] = storage.nbytes()
+            if storage.data_ptr() not in weights:
+                seen[storage.data_ptr()] = storage.nbytes()
             return t
 
         with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):

@@ -1,7 +1,8 @@
 """Memory planning from the MMDiT built on the meta device (nothing is allocated).
 
 `activation_bytes` runs a shape-only forward on the meta device and adds up the tensors autograd
-saves for the backward pass. Attention is replaced by a flash-attention stand-in that saves what
+saves for the backward pass (the weights, which linear layers save too, are not activations and
+are left out). Attention is replaced by a flash-attention stand-in that saves what
 flash kernels save (q, k, v, output, log-sum-exp) instead of the (N x N) probabilities the
 meta decomposition of SDPA would keep. `fsdp_plan` combines it with the parameter count into a
 per-GPU budget under fully sharded data parallel training. `python -m omni.model.memory` prints
@@ -70,10 +71,12 @@ def activation_bytes(
         )
         t = torch.empty(batch)
     saved: dict[int, int] = {}  # storage (by its C++ address) -> bytes; views count once
+    weights = {p.untyped_storage()._cdata for p in model.parameters()}  # not activations
 
     def pack(tensor: Tensor) -> Tensor:
         storage = tensor.untyped_storage()
-        saved[storage._cdata] = storage.nbytes()
+        if storage._cdata not in weights:
+            saved[storage._cdata] = storage.nbytes()
         return tensor
 
     with (

@@ -11,10 +11,12 @@ def _measured_on_cpu(cfg, f, h, w) -> int:
     x, t, cond = make_inputs(cfg, b=1, f=f, h=h, w=w, motion=0)
     cond.text_mask = None
     seen = {}
+    weights = {p.untyped_storage().data_ptr() for p in model.parameters()}
 
     def pack(tensor):
         storage = tensor.untyped_storage()
-        seen[storage.data_ptr()] = storage.nbytes()
+        if storage.data_ptr() not in weights:
+            seen[storage.data_ptr()] = storage.nbytes()
         return tensor
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
