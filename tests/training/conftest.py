@@ -25,3 +25,15 @@ def train_manifest(tmp_path_factory) -> Path:
     for i, row in enumerate(table):
         row["source"] = f"v{i % 3}.mp4"
     return write_manifest(pd.DataFrame(table), root / "manifest.parquet")
+
+
+@pytest.fixture(scope="session")
+def broken_manifest(tmp_path_factory) -> Path:
+    """12 clip rows, the even ones pointing at a file that is not a video (status ok)."""
+    root = tmp_path_factory.mktemp("broken")
+    make_clip(root / "good.mp4")
+    (root / "bad.mp4").write_text("not a video")
+    table = rows([f"c{i:02d}" for i in range(12)])
+    for i, row in enumerate(table):
+        row["source"] = "bad.mp4" if i % 2 == 0 else "good.mp4"
+    return write_manifest(pd.DataFrame(table), root / "manifest.parquet")

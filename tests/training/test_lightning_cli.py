@@ -6,6 +6,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 from lightning.pytorch.callbacks import Callback
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from omni.cli import main
 from omni.media import probe
@@ -37,6 +38,10 @@ def test_fit_audio_stage_logs_and_checkpoints(train_manifest, tmp_path):
     assert probe(video).num_frames == 5
     report = verify(video)  # sample videos carry the watermark and a provenance record
     assert report.marked and "training sample at step 2" in report.record.conditions["source"]
+    events = EventAccumulator(str(next(tmp_path.glob("version_*"))))
+    events.Reload()
+    assert events.Tags()["images"] == ["samples"]  # the frame grid in TensorBoard
+    assert [e.step for e in events.Images("samples")] == [2]
     assert {"train/loss", "val/loss", "val/loss_t0.5"} <= set(metrics.columns)
     assert any(c.startswith("mix/") for c in metrics.columns)
     assert any(c.startswith("train/loss_mix/") for c in metrics.columns)
@@ -49,6 +54,19 @@ def test_fit_audio_stage_logs_and_checkpoints(train_manifest, tmp_path):
     assert ckpt["global_step"] == 3 and ckpt["ema"]["updates"] == 3
     # written at the end of fit: the next run starts a new epoch, as Lightning's loops do
     assert ckpt["OmniDataModule"] == {"epoch": 1, "batches_done": 0}
+
+
+@pytest.mark.slow
+def test_undecodable_clips_are_skipped_counted_and_training_goes_on(broken_manifest, tmp_path):
+    args = fit_args(broken_manifest, tmp_path, 4, "--data.batch_size", "2")
+    build_cli("fit", "audio", "tiny", [*args, "--data.val_fraction", "0"])
+    metrics = _metrics(tmp_path)
+    skipped = metrics["data/skipped"].dropna()
+    assert len(skipped) == 4 and skipped.sum() >= 1  # counted per step
+    ckpt = torch.load(next(tmp_path.glob("version_*/checkpoints/last.ckpt")), weights_only=True)
+    assert ckpt["global_step"] == 4  # and training went on
+    seen = {c for b in _batches(tmp_path) for c in b[2].split()}
+    assert seen and not seen & {f"c{i:02d}" for i in range(0, 12, 2)}  # broken never trained
 
 
 class Killer(Callback):
