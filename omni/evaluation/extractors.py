@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
+from omni.evaluation.hands import HANDS_VERSION
 from omni.evaluation.i3d import CLIP_SIZE, I3D_VERSION, InceptionI3d, i3d_input, load_i3d
 from omni.evaluation.inception import INCEPTION_VERSION, load_inception
 from omni.evaluation.scorers import STANDARD, Scorer, ase_scorer, parse_scorer
@@ -110,6 +111,36 @@ def _record(ex: Extractors, key: str, path: Path, version: str) -> None:
     ex.weights[key] = {"path": str(path), "sha256": sha256(path), "version": version}
 
 
+# mediapipe's bundled models (in its wheel, under mediapipe/modules) behind HKC/HKV (omni.pose:
+# pose model_complexity=1 + hands) and the face track (landmark sync, SyncNet crops)
+MEDIAPIPE_MODELS = {
+    "hands": (
+        "pose_detection/pose_detection.tflite",
+        "pose_landmark/pose_landmark_full.tflite",
+        "palm_detection/palm_detection_full.tflite",
+        "hand_landmark/hand_landmark_full.tflite",
+    ),
+    "faces": (
+        "face_detection/face_detection_short_range.tflite",
+        "face_detection/face_detection_full_range_sparse.tflite",
+        "face_landmark/face_landmark.tflite",
+    ),
+}
+
+
+def _record_bundled(ex: Extractors, group: str, user: str) -> None:
+    """Record the sha256 of the bundled mediapipe model files a metric group runs on."""
+    import mediapipe
+
+    root = Path(mediapipe.__file__).parent / "modules"
+    for rel in MEDIAPIPE_MODELS[group]:
+        path = root / rel
+        if path.is_file():
+            _record(
+                ex, f"mediapipe/{path.stem}", path, f"{user}; mediapipe {mediapipe.__version__}"
+            )
+
+
 def load_extractors(options: EvalOptions) -> Extractors:
     """Load every network whose weights are given; raise ValueError for a bad weights file."""
     ex = Extractors(options)
@@ -140,6 +171,10 @@ def load_extractors(options: EvalOptions) -> Extractors:
     else:
         ex.syncnet = load_syncnet(options.syncnet).to(device)
         _record(ex, "syncnet", Path(options.syncnet), SYNCNET_VERSION)
+    if options.hands:
+        _record_bundled(ex, "hands", f"HKC/HKV ({HANDS_VERSION})")
+    if options.landmark_sync or ex.syncnet is not None:
+        _record_bundled(ex, "faces", "face track (landmark sync, SyncNet crops)")
     ex.scorers = [parse_scorer(spec) for spec in options.scorers]
     if options.ase_clip is not None:
         if any(s.name == "ase" for s in ex.scorers):

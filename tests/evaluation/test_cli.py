@@ -28,6 +28,7 @@ def test_scores_folders_and_writes_both_outputs(tmp_path: Path) -> None:
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["videos"][0]["generated"]["frames"] == 8
     assert metrics["metrics"]["fid"]["enable_with"].startswith("--inception")
+    assert metrics["weights"] == {}  # no weights given, no bundled model run
     assert "unavailable" in result.output and "report.html" in result.output
     assert (out / "report.html").read_text().startswith("<!doctype html>")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -53,6 +54,15 @@ def test_own_audio_beats_shifted_audio(speech, tmp_path: Path) -> None:
         assert metrics["metrics"][name]["status"] == "unavailable"
         assert metrics["metrics"][name]["enable_with"].startswith("--")
     assert "hkc" not in metrics["metrics"]  # not asked for
+    # the face track's bundled mediapipe models are recorded (hashes of the files themselves)
+    bundled = {k: w for k, w in metrics["weights"].items() if k.startswith("mediapipe/")}
+    assert set(bundled) == {
+        "mediapipe/face_detection_short_range",
+        "mediapipe/face_detection_full_range_sparse",
+        "mediapipe/face_landmark",
+    }
+    for record in bundled.values():
+        assert record["sha256"] == hashlib.sha256(Path(record["path"]).read_bytes()).hexdigest()
     on_disk = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert on_disk["metrics"]["landmark_sync_dist"]["value"] == pytest.approx(
         np.mean([r["landmark_sync_dist"] for r in rows.values()])

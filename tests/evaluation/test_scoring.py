@@ -41,6 +41,12 @@ def test_hands_on_a_full_body_clip(footage) -> None:
     src = footage("s13.mp4")  # full body, standing, hands in view
     frames = media.read_video(src, fps=FPS, max_frames=12, size=(360, 540)).frames
     ex = load_extractors(EvalOptions(landmark_sync=False))
+    assert {k for k in ex.weights if k.startswith("mediapipe/")} == {
+        "mediapipe/pose_detection",
+        "mediapipe/pose_landmark_full",
+        "mediapipe/palm_detection_full",
+        "mediapipe/hand_landmark_full",
+    }
     row = score_video(array_video("s13", frames, FPS), ex).row
     assert 0 < row["hkc"] <= 1
     assert row["hkv"] >= 0
