@@ -98,8 +98,15 @@ class BucketBatchSampler(Sampler[list[Item]]):
         return self.batch_size * self.num_replicas
 
     def set_epoch(self, epoch: int) -> None:
-        """Called by Lightning at the start of every epoch."""
+        """Called by Lightning at the start of every epoch (through `sampler`)."""
         self.epoch = epoch
+
+    @property
+    def sampler(self) -> BucketBatchSampler:
+        """Itself: Lightning calls `set_epoch` on `dataloader.batch_sampler.sampler`, never on
+        the batch sampler, so without this every epoch would repeat epoch 0's windows,
+        condition draws and noise."""
+        return self
 
     def resume(self, epoch: int, batches_done: int) -> None:
         """Make the next pass over `epoch` start after its first `batches_done` batches."""

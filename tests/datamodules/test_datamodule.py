@@ -84,3 +84,18 @@ def test_test_batches_carry_the_driving_wave_and_fps(grey_manifest):
     predict = next(iter(dm.predict_dataloader()))
     assert predict["wave"].shape == (1, 5760) and predict["fps"].tolist() == [25.0]
     assert "wave" not in next(iter(dm.val_dataloader()))  # training batches stay lean
+
+
+def test_lightning_advances_the_epoch_of_the_train_sampler(grey_manifest):
+    """Lightning sets the epoch through `batch_sampler.sampler`: each epoch draws anew."""
+    from lightning.fabric.utilities.data import _set_sampler_epoch
+
+    loader = _dm(grey_manifest, batch_size=1).train_dataloader()
+    epochs = {}
+    for epoch in (0, 1, 2):
+        _set_sampler_epoch(loader, epoch)
+        epochs[epoch] = [(b["clip_id"][0], int(b["key"][0]), float(b["t0"][0])) for b in loader]
+    assert sorted(c for c, _, _ in epochs[1]) == sorted(c for c, _, _ in epochs[0])
+    keys = [{k for _, k, _ in batches} for batches in epochs.values()]
+    assert not keys[0] & keys[1] and not keys[1] & keys[2]  # new noise seeds every epoch
+    assert len({tuple(t for *_, t in b) for b in epochs.values()}) > 1  # new windows
