@@ -21,6 +21,15 @@ _PATH = click.Path(path_type=Path)
 @click.option("--data", type=_PATH, help="Test manifest (.parquet) for --ckpt.")
 @click.option("--stage", default="audio", show_default=True, help="Stage config for --ckpt.")
 @click.option("--preset", default="tiny", show_default=True, help="Size preset for --ckpt.")
+@click.option("--steps", type=int, help="Sampler steps for --ckpt (default 30, as omni generate).")
+@click.option(
+    "--cfg-text", type=float, help="Text guidance scale at the first step for --ckpt (default 2)."
+)
+@click.option(
+    "--cfg-audio",
+    type=float,
+    help="Audio guidance scale at the first step for --ckpt (default 3).",
+)
 @click.option("--out", type=_PATH, default=Path("eval"), show_default=True, help="Output folder.")
 @click.option("--inception", type=_PATH, help="torch-fidelity Inception weights: enables FID.")
 @click.option("--i3d", type=_PATH, help="pytorch-i3d rgb_imagenet.pt: enables FVD.")
@@ -68,6 +77,9 @@ def test(
     data: Path | None,
     stage: str,
     preset: str,
+    steps: int | None,
+    cfg_text: float | None,
+    cfg_audio: float | None,
     out: Path,
     inception: Path | None,
     i3d: Path | None,
@@ -103,6 +115,10 @@ def test(
             f"unknown options {' '.join(lightning_args)} (only --ckpt passes "
             "options on to LightningCLI)"
         )
+    sampling = {"--steps": steps, "--cfg-text": cfg_text, "--cfg-audio": cfg_audio}
+    if ckpt is None and any(v is not None for v in sampling.values()):
+        given = " ".join(k for k, v in sampling.items() if v is not None)
+        raise click.UsageError(f"{given}: sampling options apply to --ckpt only")
     for option, path in (
         ("--inception", inception),
         ("--i3d", i3d),
@@ -133,9 +149,12 @@ def test(
             device=device,
         )
         if ckpt is not None:
-            from omni.evaluation.lightning import evaluate_checkpoint
+            from omni.evaluation.lightning import evaluate_checkpoint, sampling_defaults
 
-            metrics = evaluate_checkpoint(ckpt, data, out, options, stage, preset, lightning_args)
+            metrics = evaluate_checkpoint(
+                ckpt, data, out, options, stage, preset, lightning_args,
+                sampling_defaults(steps, cfg_text, cfg_audio),
+            )  # fmt: skip
         else:
             from omni.evaluation.run import evaluate_folders
 

@@ -1,7 +1,9 @@
 """`omni test --ckpt CKPT --data test.parquet`: the metrics inside Lightning's test loop.
 
 `MetricsHook` implements omni.training.hooks.TestHook. Every test batch is generated with
-`module.sample(batch)` (EMA weights) and each generated window is scored beside its real window,
+`module.sample(batch)` (EMA weights) as `omni generate` samples — its default steps and
+classifier-free guidance on text then audio (`sampling_defaults`, recorded in metrics.json) —
+and each generated window is scored beside its real window,
 with the same per-video pass as the folder mode; FID/FVD features go into `FrechetDistance`
 accumulators whose sums torchmetrics reduces across processes, per-video rows are gathered to
 rank 0, which writes the same metrics.json and report.html. So the test set spreads over GPUs.
@@ -34,12 +36,36 @@ def to_frames(video: torch.Tensor) -> np.ndarray:
     return rearrange(x, "c f h w -> f h w c").numpy()
 
 
+def sampling_defaults(steps: int | None = None, cfg_text=None, cfg_audio=None) -> dict:
+    """`omni generate`'s sampling (steps, omni.generate.pipeline.Guidance), start scales
+    overridable: {"steps": int, "guidance": {text, audio, text_end, audio_end, schedule}}."""
+    import inspect
+    from dataclasses import asdict
+
+    from omni.generate.pipeline import Guidance, OmniPipeline
+
+    default_steps = inspect.signature(OmniPipeline.__call__).parameters["steps"].default
+    guidance = asdict(Guidance())
+    if cfg_text is not None:
+        guidance["text"] = float(cfg_text)
+    if cfg_audio is not None:
+        guidance["audio"] = float(cfg_audio)
+    return {"steps": default_steps if steps is None else int(steps), "guidance": guidance}
+
+
 class MetricsHook:
     """Feeds omni's evaluation metrics from Lightning's test loop (see module docstring)."""
 
-    def __init__(self, options: EvalOptions, out: str | Path) -> None:
+    def __init__(self, options: EvalOptions, out: str | Path, sampling: dict | None = None) -> None:
+        from omni.generate.pipeline import Guidance
+
         self.options = options
         self.out = Path(out)
+        self.sampling = sampling or sampling_defaults()
+        if self.sampling["steps"] < 1:
+            raise ValueError(f"--steps: expected >= 1, got {self.sampling['steps']}")
+        # the audio term is a no-op for rows (or models) without audio
+        self.guidance = tuple(Guidance(**self.sampling["guidance"]).terms(audio_on=True))
         self.ex = load_extractors(options)
         self.fid = FrechetDistance(2048) if self.ex.inception is not None else None
         self.fvd = FrechetDistance(400) if self.ex.i3d is not None else None
@@ -53,7 +79,9 @@ class MetricsHook:
                 net.to(module.device)
 
     def test_step(self, module, batch: dict, batch_idx: int) -> None:
-        generated = module.sample(batch)  # (B, 3, F, H, W) in [-1, 1]
+        generated = module.sample(  # (B, 3, F, H, W) in [-1, 1]
+            batch, steps=self.sampling["steps"], guidance=self.guidance
+        )
         fps, wave = batch.get("fps"), batch.get("wave")
         for i, clip_id in enumerate(batch["clip_id"]):
             rate = float(fps[i]) if fps is not None else self.options.fps
@@ -74,6 +102,7 @@ class MetricsHook:
         videos = _gather(videos)
         metrics = summarise(videos, self.ex, self.fid, self.fvd)
         metrics.update(generated=f"checkpoint test set ({len(videos)} windows)", real="test set")
+        metrics["sampling"] = self.sampling
         for name, record in metrics["metrics"].items():
             if record.get("status") == "ok":
                 module.log(f"test/{name}", float(record["value"]), rank_zero_only=True)
@@ -120,15 +149,17 @@ def evaluate_checkpoint(
     stage: str = "audio",
     preset: str = "tiny",
     args: tuple[str, ...] = (),
+    sampling: dict | None = None,
 ) -> dict:
     """Run Lightning's test loop on `data` with `ckpt` (stage/preset configs plus LightningCLI
-    `args`), scoring through a MetricsHook; returns the metrics written to OUT/metrics.json."""
+    `args`), generating with `sampling` (default: `omni generate`'s, see `sampling_defaults`) and
+    scoring through a MetricsHook; returns the metrics written to OUT/metrics.json."""
     if data is None:
         raise ValueError("--ckpt needs --data test.parquet (the test manifest to generate)")
     try:
         from omni.training.lightning_cli import run_test
     except ImportError as err:
         raise ValueError(f"--ckpt mode needs omni.training.lightning_cli ({err})") from err
-    hook = MetricsHook(options, out)
+    hook = MetricsHook(options, out, sampling)
     run_test(str(ckpt), [str(data)], stage=stage, preset=preset, args=list(args), hook=hook)
     return hook.metrics

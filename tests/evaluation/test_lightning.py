@@ -26,8 +26,10 @@ class FakeModule:
 
     def __init__(self) -> None:
         self.logged: dict[str, float] = {}
+        self.sample_kwargs: list[dict] = []
 
-    def sample(self, batch: dict) -> torch.Tensor:
+    def sample(self, batch: dict, **kwargs) -> torch.Tensor:
+        self.sample_kwargs.append(kwargs)
         return batch["video"] * 0.5  # "generated": the real window, contrast halved
 
     def log(self, name: str, value: float, **kwargs) -> None:
@@ -63,6 +65,35 @@ def test_hook_scores_each_window_against_its_real_window(
     assert module.logged["test/iqa"] == pytest.approx(metrics["metrics"]["iqa"]["value"])
     assert metrics["metrics"]["fid"]["status"] == "unavailable"
     assert (tmp_path / "out" / "report.html").exists()
+    # sampled as `omni generate` samples: its default steps, CFG on text then audio
+    kwargs = module.sample_kwargs[0]
+    assert kwargs["steps"] == 30 and metrics["sampling"]["steps"] == 30
+    assert [(g.name, g.scale.start, g.scale.end) for g in kwargs["guidance"]] == [
+        ("text", 2.0, 1.0),
+        ("audio", 3.0, 1.0),
+    ]
+    assert metrics["sampling"]["guidance"]["schedule"] == "cosine"
+
+
+def test_sampling_options_override_start_scales_and_need_ckpt(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from omni.cli import main
+    from omni.evaluation.lightning import sampling_defaults
+
+    sampling = sampling_defaults(steps=8, cfg_text=1.5, cfg_audio=None)
+    assert sampling["steps"] == 8
+    assert sampling["guidance"] | {"text": 2.0} == sampling_defaults()["guidance"]
+    assert sampling["guidance"]["text"] == 1.5
+    hook = MetricsHook(EvalOptions(hands=False, landmark_sync=False), tmp_path, sampling)
+    assert [g.scale.start for g in hook.guidance] == [1.5, 3.0]
+    (tmp_path / "gen").mkdir()
+    result = CliRunner().invoke(
+        main, ["test", "--generated", str(tmp_path / "gen"), "--steps", "4"]
+    )
+    assert result.exit_code == 2 and "--steps: sampling options apply to --ckpt only" in (
+        result.output
+    )
 
 
 def test_frames_conversion_and_missing_manifest() -> None:
@@ -113,10 +144,11 @@ def test_checkpoint_mode_through_omni_test(tmp_path: Path) -> None:
     ckpt = next((tmp_path / "fit").glob("version_*/checkpoints/last.ckpt"))
 
     args = ["test", "--ckpt", str(ckpt), "--data", str(manifest), "--out", str(tmp_path / "eval")]
-    args += ["--no-hands", "--no-landmark-sync", *TINY]
+    args += ["--no-hands", "--no-landmark-sync", "--steps", "4", "--cfg-audio", "2.5", *TINY]
     args += ["--trainer.default_root_dir", str(tmp_path / "test")]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert sorted(v["name"] for v in metrics["videos"]) == ["c0", "c1", "c2", "c3"]
     assert metrics["videos"][0]["generated"]["frames"] == 5
+    assert metrics["sampling"]["steps"] == 4 and metrics["sampling"]["guidance"]["audio"] == 2.5
