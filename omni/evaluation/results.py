@@ -96,7 +96,7 @@ def summarise(
         "hands": ex.options.hands,
     }
     per_video = {k: (versions[src], hib) for k, (src, hib) in PER_VIDEO.items() if enabled[src]}
-    per_video |= {s.name: (s.version, True) for s in ex.scorers}
+    per_video |= {s.name: (s.version, s.higher_is_better) for s in ex.scorers}
     for name, (version, higher) in per_video.items():
         record = {"higher_is_better": higher, "version": version}
         for side, prefix in (("generated", ""), ("real", "real_")):

@@ -10,7 +10,7 @@ omni ships no IQA or aesthetic model weights, so IQA and ASE are unavailable by 
   frames (T, H, W, 3) and returning per-frame scores (T,) or one float per call, or — when `ARG`
   (e.g. a weights path) is given — a factory called once as `attr(ARG)` that returns such a
   callable. The value is reported under NAME exactly as the plug-in computes it, with the spec
-  recorded in metrics.json.
+  recorded in metrics.json; the callable may carry `higher_is_better = False` (default True).
 
 Frames arrive in chunks; a scorer sees every `stride`-th frame of a video (`--scorer-stride`) and
 a video's score is the mean over the frames it scored.
@@ -51,6 +51,7 @@ class Scorer:
     fn: FrameScorer
     version: str = ""
     weights: dict[str, Path] = field(default_factory=dict)
+    higher_is_better: bool | None = True
 
     def __post_init__(self) -> None:
         self.version = self.version or self.spec
@@ -73,7 +74,10 @@ def parse_scorer(text: str) -> Scorer:
     fn = obj(parts[2]) if len(parts) == 3 else obj
     if not callable(fn):
         raise ValueError(f"--scorer {name}: {target} is not callable")
-    return Scorer(name.strip().lower(), text, fn)
+    # a plug-in whose lower scores are better (e.g. BRISQUE) sets fn.higher_is_better = False
+    return Scorer(
+        name.strip().lower(), text, fn, higher_is_better=getattr(fn, "higher_is_better", True)
+    )
 
 
 class ScoreMean:

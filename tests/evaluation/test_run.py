@@ -96,6 +96,7 @@ def test_pairs_by_name_accounts_for_every_file_and_resumes(
     expected = media.read_video(gen / "a.mp4").frames.mean()
     assert row["iqa"] == pytest.approx(expected, rel=1e-6)
     assert metrics["metrics"]["iqa"]["version"] == options.scorers[0]
+    assert metrics["metrics"]["iqa"]["higher_is_better"] is True
     assert metrics["metrics"]["iqa"]["videos"] == 1
     assert metrics["metrics"]["ase"]["status"] == "unavailable"
     skipped = {(s.get("side"), Path(s["file"]).name): s["reason"] for s in metrics["skipped"]}

@@ -21,6 +21,11 @@ def scaled(factor):
 
 def wrong_shape(frames):
     return np.zeros(len(frames) + 1)
+
+def distortion(frames):
+    return np.ones(len(frames))
+
+distortion.higher_is_better = False
 """
 
 
@@ -37,7 +42,8 @@ def test_per_frame_and_per_chunk_scores_are_frame_weighted(plugin: str) -> None:
     mean = ScoreMean(parse_scorer(f"IQA={plugin}:per_frame"))
     mean.add(frames[:3])
     mean.add(frames[3:])
-    assert mean.scorer.name == "iqa"
+    assert mean.scorer.name == "iqa" and mean.scorer.higher_is_better is True
+    assert parse_scorer(f"iqa={plugin}:distortion").higher_is_better is False
     assert mean.value() == pytest.approx(40.0)
     chunked = ScoreMean(parse_scorer(f"ase={plugin}:per_chunk"))
     chunked.add(frames[:4])
