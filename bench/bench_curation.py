@@ -4,9 +4,13 @@
 
 Per clip: the bare decode (omni.media.read_video at 25 fps, native size) of the clip's frames,
 then `score_task` with the default scorers on the same clip (warm: the process has already scored
-one clip, so models are loaded), with the time of each part. Workers: the same N clips through a
-spawn process pool of 1 and of 2 single-threaded workers, with and without worker start-up
-and model loading.
+one clip, so models are loaded), with the time of each part; wall time and the process's CPU time
+(all its threads: the work done, which a shared machine's load does not inflate as much).
+`score_task` in one process overlaps the pose scorer and the audio decode with the rest
+(score.OVERLAP); pool workers do not. Workers: the same N clips through a spawn process pool of 1
+and of 2 single-threaded workers, with and without worker start-up and model loading, and the
+CPU time the workers spent in `score_task` (if it grows with 2 workers, the cores slow each other
+down; if the wall time exceeds it / workers, the workers wait).
 Prints figures (recorded in docs/benchmarks.md); nothing is asserted. The machine is shared:
 the load average is printed before and after.
 """
@@ -49,12 +53,25 @@ def _timed(fn, *args):
     return out, time.perf_counter() - t
 
 
+def _cpu_timed(fn, *args):
+    """(out, wall seconds, process CPU seconds)."""
+    t, c = time.perf_counter(), time.process_time()
+    out = fn(*args)
+    return out, time.perf_counter() - t, time.process_time() - c
+
+
+def _score_cpu(task: dict) -> float:
+    """A worker's CPU seconds in score_task for one clip (the worker is single-threaded)."""
+    return _cpu_timed(score_task, task)[2]
+
+
 def per_clip(source: Path, seconds: float, config: ScoreConfig) -> None:
     task = _task(source, seconds, "warm-up", config)
     score_task(task)  # loads the models once, as a worker does for its first clip
-    decode = min(_timed(read_video, source, 0.0, seconds, 25.0)[1] for _ in range(3))
+    decodes = [_cpu_timed(read_video, source, 0.0, seconds, 25.0)[1:] for _ in range(3)]
+    decode, decode_cpu = min(d[0] for d in decodes), min(d[1] for d in decodes)
     frames = read_video(source, 0.0, seconds, 25.0).frames
-    _, total = _timed(score_task, {**task, "clip_id": "timed"})
+    _, total, total_cpu = _cpu_timed(score_task, {**task, "clip_id": "timed"})
     clip, t_decode = _timed(decode_clip, str(source), "parts", 0.0, seconds, config)
     clip.mouth_needed = clip.audio is not None
     parts = {"decode": t_decode}
@@ -65,6 +82,8 @@ def per_clip(source: Path, seconds: float, config: ScoreConfig) -> None:
     print(f"{source.name}: {len(frames)} frames {frames.shape[2]}x{frames.shape[1]}, {seconds} s")
     print(f"  bare decode {decode:.2f} s; default scorers {total:.2f} s "
           f"-> {total / decode:.1f}x decode, {total / seconds:.2f} s per clip-second")  # fmt: skip
+    print(f"  CPU time: bare decode {decode_cpu:.2f} s; default scorers {total_cpu:.2f} s "
+          f"-> {total_cpu / decode_cpu:.1f}x")  # fmt: skip
     print("  parts: " + ", ".join(f"{k} {v:.2f}" for k, v in parts.items()))
 
 
@@ -77,16 +96,17 @@ def _warm(_: int) -> None:
     time.sleep(1.0)
 
 
-def pool_time(tasks: list[dict], workers: int) -> tuple[float, float]:
-    """(seconds including worker start-up and model loading, seconds once workers are warm)."""
+def pool_time(tasks: list[dict], workers: int) -> tuple[float, float, float]:
+    """(seconds including worker start-up and model loading, seconds once workers are warm,
+    CPU seconds the workers spent scoring)."""
     start = time.perf_counter()
     context = get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=context, initializer=single_threaded) as pool:
         list(pool.map(_warm, range(workers)))
         warm = time.perf_counter()
-        list(pool.map(score_task, tasks, chunksize=1))
+        cpu = sum(pool.map(_score_cpu, tasks, chunksize=1))
         end = time.perf_counter()
-    return end - start - 1.0, end - warm  # minus the warm-up's sleep
+    return end - start - 1.0, end - warm, cpu  # minus the warm-up's sleep
 
 
 def main() -> None:
@@ -101,9 +121,9 @@ def main() -> None:
     source = FIXTURES / "footage" / "talk_news_b.mp4"
     tasks = [_task(source, args.seconds, f"c{i}", config) for i in range(args.clips)]
     timings = {w: pool_time(tasks, w) for w in (1, 2)}
-    for w, (cold, warm) in timings.items():
+    for w, (cold, warm, cpu) in timings.items():
         print(f"{w} worker(s), {len(tasks)} clips of {args.seconds} s: {cold:.1f} s with start-up,"
-              f" {warm:.1f} s warm")  # fmt: skip
+              f" {warm:.1f} s warm, workers' CPU in score_task {cpu:.1f} s")  # fmt: skip
     print(f"speed-up 2 vs 1 workers: {timings[1][0] / timings[2][0]:.2f}x with start-up, "
           f"{timings[1][1] / timings[2][1]:.2f}x warm")  # fmt: skip
     print(f"load average after: {os.getloadavg()}")

@@ -72,11 +72,13 @@ def single_threaded() -> None:
     libraries' own thread pools would only contend with each other."""
     import cv2
 
+    import omni.curation.score
     import omni.media
 
     os.environ["OMP_NUM_THREADS"] = "1"  # for libraries that load later in this process (torch)
     cv2.setNumThreads(1)
     omni.media.DECODE_THREADS = 1
+    omni.curation.score.OVERLAP = False
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(1)
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import asdict
 from pathlib import Path
 
@@ -10,6 +12,10 @@ import numpy as np
 import pandas as pd
 
 from omni.curation.scorers import SCORERS, ScoreConfig, decode_clip
+
+OVERLAP = True
+"""Run the pose scorer in a thread beside the others (mediapipe releases the GIL): two cores for
+one clip. Pool workers turn it off (`runner.single_threaded`): their processes fill the cores."""
 
 
 def pending_mask(df: pd.DataFrame, versions: dict[str, str]) -> np.ndarray:
@@ -33,22 +39,35 @@ def score_task(task: dict) -> dict:
     result: dict = {"clip_id": task["clip_id"]}
     result.update({f"{n}_version": task["versions"][n] for n in names})
     try:
-        clip = decode_clip(task["path"], task["clip_id"], task["start_s"], task["end_s"], config)
+        clip = decode_clip(
+            task["path"], task["clip_id"], task["start_s"], task["end_s"], config, OVERLAP
+        )
     except (MediaError, OSError) as err:
         result.update(status="error", error=f"decode: {err}")
         return result
     clip.mouth_needed = "lipsync" in names and clip.audio is not None
-    errors = []
-    for name in names:
-        scorer = SCORERS[name]()
-        try:
-            values = scorer(clip, config)
-        except Exception as err:  # one scorer failing must not lose the clip's other scores
-            errors.append(f"{name}: {type(err).__name__}: {err}")
-            values = {f.name: None for f in scorer.columns}
-        result.update(values)
+    values: dict[str, tuple[dict, str | None]] = {}
+    aside = [n for n in names if n == "pose"] if OVERLAP else []
+    with ThreadPoolExecutor(1) if aside else nullcontext() as pool:
+        futures = {n: pool.submit(_run_scorer, n, clip, config) for n in aside}
+        for name in names:
+            if name not in futures:
+                values[name] = _run_scorer(name, clip, config)
+        values.update({n: f.result() for n, f in futures.items()})
+    for name in names:  # columns in the order of `names`, whichever thread scored them
+        result.update(values[name][0])
+    errors = [values[n][1] for n in names if values[n][1] is not None]
     result["score_error"] = "; ".join(errors) or None
     return result
+
+
+def _run_scorer(name: str, clip, config: ScoreConfig) -> tuple[dict, str | None]:
+    """(columns, None) or (null columns, reason): one scorer failing must not lose the others."""
+    scorer = SCORERS[name]()
+    try:
+        return scorer(clip, config), None
+    except Exception as err:
+        return {f.name: None for f in scorer.columns}, f"{name}: {type(err).__name__}: {err}"
 
 
 def build_tasks(

@@ -9,6 +9,7 @@ Column meanings and ranges are documented in docs/manifest.md.
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from itertools import pairwise
@@ -40,7 +41,7 @@ class ScoreConfig:
     """Landmark lip-sync mouth signal: "cavity" (face mesh every `lipsync.MOUTH_KEY_EVERY` frames
     placing a mouth box, dark-cavity area in it on every frame) or "mesh" (face mesh on every
     frame, 4-5x the face-track time). See omni.curation.lipsync."""
-    pose_fps: float = 2.0
+    pose_fps: float = 1.0
     """Rate of the first pose pass (scores, and the side file of clips that stay sparse)."""
     dense_pose_visibility: float | None = 0.5
     """Clips whose sparse pass reaches this mean body visibility (the filter's default
@@ -278,7 +279,7 @@ class PoseScorer:
     dense step.
     """
 
-    name, version, weights = "pose", "2", ()
+    name, version, weights = "pose", "3", ()
     columns = (
         pa.field("pose_visibility", pa.float64()),
         pa.field("pose_hands", pa.float64()),
@@ -448,9 +449,15 @@ register_columns(pa.field("score_error", pa.string()))
 
 
 def decode_clip(
-    path: str, clip_id: str, start_s: float, end_s: float | None, config: ScoreConfig
+    path: str,
+    clip_id: str,
+    start_s: float,
+    end_s: float | None,
+    config: ScoreConfig,
+    overlap: bool = False,
 ) -> Clip:
-    """The one decode per clip: frames at `config.fps` with the longer side `max_side`, audio."""
+    """The one decode per clip: frames at `config.fps` with the longer side `max_side`, audio
+    (`overlap`: the audio decoded in a thread beside the video)."""
     from omni.media import MediaError, probe, read_audio, read_video
 
     info = probe(path)
@@ -463,8 +470,20 @@ def decode_clip(
     if max(w, h) > config.max_side:
         scale = config.max_side / max(w, h)
         size = (max(2, round(w * scale / 2) * 2), max(2, round(h * scale / 2) * 2))
-    video = read_video(path, start_s, end_s, fps=config.fps, size=size)
     audio = None
+    if overlap and info.has_audio and end_s is not None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(1) as pool:
+            # the video covers [start_s, end_s) at config.fps, so its audio range is known ahead
+            n = max(0, math.ceil((end_s - start_s) * config.fps - 1e-5))
+            future = pool.submit(read_audio, path, SCORING_SR, start_s, start_s + n / config.fps)
+            video = read_video(path, start_s, end_s, fps=config.fps, size=size)
+            audio = future.result()
+        if len(video.frames) != n:  # a short file: the audio of the frames it has
+            audio = read_audio(path, SCORING_SR, start_s, start_s + len(video.frames) / config.fps)
+        return Clip(clip_id, video.frames, video.times, audio, config.fps, config)
+    video = read_video(path, start_s, end_s, fps=config.fps, size=size)
     if info.has_audio:
         end = start_s + len(video.frames) / config.fps
         audio = read_audio(path, SCORING_SR, start_s, end)

@@ -39,7 +39,7 @@ def test_default_scorers_on_a_talking_head(footage, tmp_path):
     assert out["sync_method"] == "cavity" and abs(out["sync_offset"]) <= 2
     assert out["speech_activity"] > 0.5 and out["aesthetic"] is None
     kp, times = load_keypoints(out["keypoints_path"])
-    assert len(kp) == 5 and np.allclose(np.diff(times), 12 / 25)  # sparse pass: 2 fps
+    assert len(kp) == 3 and np.allclose(np.diff(times), 1.0)  # sparse pass: 1 fps
     assert out["pose_visibility"] < 0.5 and out["pose_jitter"] is None  # no dense pass
     assert out["pose_hands"] == 0.0  # hands are out of frame in this shot
     assert all(out[f"{n}_version"] for n in DEFAULT_SCORERS)
@@ -65,6 +65,24 @@ def test_lipsync_method_sets_the_version_and_the_mesh_rate(footage, tmp_path):
     clip = decode_clip(task["path"], "c1", 0.0, 1.6, ScoreConfig())
     have = np.flatnonzero(~np.isnan(clip.faces.landmarks[:, 0, 0]))  # cavity: mesh keyframes
     assert have.tolist() == list(range(0, 40, 5))
+
+
+def test_overlapped_scoring_equals_sequential(footage, tmp_path, monkeypatch):
+    import omni.curation.score
+
+    task = _task(footage("talk_news_b.mp4"), tmp_path, ("face", "lipsync", "pose", "speech"),
+                 start=0.5, end=2.1)  # fmt: skip
+    out = {}
+    for overlap in (True, False):
+        monkeypatch.setattr(omni.curation.score, "OVERLAP", overlap)
+        out[overlap] = score_task(task)
+    assert out[True] == out[False] and list(out[True]) == list(out[False])
+    assert out[True]["score_error"] is None and out[True]["face_present"] == 1.0
+    config = ScoreConfig()
+    clips = [decode_clip(task["path"], "c", 0.5, 2.1, config, overlap=o) for o in (True, False)]
+    assert len(clips[0].frames) == 40 and len(clips[0].audio) == 40 * 640
+    assert np.array_equal(clips[0].audio, clips[1].audio)
+    assert np.array_equal(clips[0].frames, clips[1].frames)
 
 
 def test_decode_failure_is_a_reason(tmp_path):
