@@ -128,7 +128,9 @@ class SampleVideos(Callback):
         scale = max(1, 128 // real.shape[-2])  # tiny presets are 32 px: enlarge to watch
         frames = side_by_side(to_uint8(real), to_uint8(fake), scale)
         root = Path(trainer.log_dir or trainer.default_root_dir) / "samples"
-        fps = float(getattr(trainer.datamodule, "hparams", {}).get("fps") or 25.0)
+        fps = (
+            float(batch["fps"][0]) if "fps" in batch else 25.0
+        )  # the first row's rate for the grid
         record = ProvenanceRecord(
             seed=None,
             conditions={

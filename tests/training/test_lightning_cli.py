@@ -132,6 +132,9 @@ class Recorder:
     def test_step(self, module, batch, batch_idx):
         video = module.sample(batch, steps=1)
         assert video.shape == batch["video"].shape
+        n = batch["video"].shape[2]  # the driving audio for the sync metrics, 16 kHz
+        assert batch["wave"].shape == (len(batch["clip_id"]), round(n / 25 * 16000))
+        assert batch["fps"].tolist() == [25.0] * len(batch["clip_id"])
         self.calls.append(list(batch["clip_id"]))
 
     def on_test_end(self, module):
