@@ -3,8 +3,8 @@
 The model config is the one `omni export` rebuilds (`omni.model.convert.config_from_checkpoint`),
 with the datamodule's audio features; `state_dict` (`model.vae.*`, `model.text.*`,
 `model.mmdit.*`) gives the weights and `ema.shadow`, the averages of every trained parameter,
-replaces the live ones. The fps, window and resolution the data was sampled at are read by
-`VideoDefaults.from_data` from `datamodule_hyper_parameters`.
+replaces the live ones. The fps, window and resolution the data was sampled at become the
+config's generation defaults.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from omni.model.convert import config_from_checkpoint
-from omni.model.omni_model import AudioSpec, OmniModel, OmniModelConfig
+from omni.model.omni_model import OmniModel
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -39,21 +39,6 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return ckpt
 
 
-def model_config(ckpt: dict[str, Any]) -> OmniModelConfig:
-    """The checkpoint's OmniModelConfig (as `omni export` rebuilds it), with the audio features
-    the datamodule computed (wav2vec2 from `audio_encoder`, else the default log-mel)."""
-    config = config_from_checkpoint(ckpt)
-    data = ckpt.get("datamodule_hyper_parameters") or {}
-    if data.get("audio_encoder"):
-        layers = data.get("audio_layers")
-        config.audio = AudioSpec(
-            kind="wav2vec2",
-            path=data["audio_encoder"],
-            layers=None if layers is None else list(layers),
-        )
-    return config
-
-
 def ema_state(ckpt: dict[str, Any]) -> dict[str, torch.Tensor]:
     """Model weights (`model.` prefix removed) with the EMA averages in place of trained ones."""
     state = {
@@ -69,7 +54,7 @@ def ema_state(ckpt: dict[str, Any]) -> dict[str, torch.Tensor]:
 
 def model_from_checkpoint(ckpt: dict[str, Any]) -> OmniModel:
     """Build the OmniModel of a loaded checkpoint and load its EMA weights."""
-    model = OmniModel(model_config(ckpt))
+    model = OmniModel(config_from_checkpoint(ckpt))
     owned = model.owned_prefixes()
     model.load_owned({k: v for k, v in ema_state(ckpt).items() if k.startswith(owned)})
     return model.eval()

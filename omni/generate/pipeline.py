@@ -43,7 +43,7 @@ from omni.generate.inputs import (
 )
 from omni.generate.segments import Segment, motion_window, plan_segments
 from omni.model.conditions import Conditions
-from omni.model.omni_model import OmniModel
+from omni.model.omni_model import GenerationDefaults, OmniModel
 from omni.model.sampler import FlowSampler, GuidanceScale, GuidanceTerm
 from omni.pose import HEATMAP_GROUPS, Keypoints, render_heatmaps
 
@@ -58,38 +58,9 @@ ProgressFn = Callable[[int, int, int, int], None]
 """on_progress(segment, segments, forward, forwards_per_segment), called after each forward."""
 
 
-@dataclass
-class VideoDefaults:
-    """Geometry and timing the model was trained with (what a generation uses unless told)."""
-
-    fps: float = 25.0
-    """Output frame rate."""
-    segment_frames: int = 9
-    """Frames per generated segment (the training window, 1 + 4k)."""
-    height: int = 32
-    """Output height in pixels."""
-    width: int = 32
-    """Output width in pixels."""
-    audio_sr: int = 16000
-    """Sample rate audio is read at before feature extraction."""
-    pose_sigma: float = 2.0
-    """Keypoint heatmap Gaussian width, in output pixels."""
-
-    @classmethod
-    def from_data(cls, data: dict) -> VideoDefaults:
-        """From OmniDataModule hyper-parameters (fps, num_frames, resolution, audio_sr,
-        pose_sigma); missing ones keep their defaults. Training buckets are square at
-        `resolution`, so that is the default output size."""
-        d = cls()
-        side = int(data.get("resolution") or d.height)
-        return cls(
-            fps=float(data.get("fps") or d.fps),
-            segment_frames=int(data.get("num_frames") or d.segment_frames),
-            height=side,
-            width=side,
-            audio_sr=int(data.get("audio_sr") or d.audio_sr),
-            pose_sigma=float(data.get("pose_sigma") or d.pose_sigma),
-        )
+VideoDefaults = GenerationDefaults
+"""Geometry and timing of a generation (fps, segment frames, size, audio rate, pose sigma);
+an exported model carries the ones it was trained with in `config.generation`."""
 
 
 @dataclass
@@ -163,7 +134,7 @@ class OmniPipeline:
     ) -> None:
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model = model.to(self.device).eval()
-        self.defaults = defaults or VideoDefaults()
+        self.defaults = defaults or model.config.generation or VideoDefaults()
         self.source = source
         """The weights file (model.safetensors or a checkpoint), hashed for the provenance record."""
         self._sha256: str | None = None
@@ -184,7 +155,8 @@ class OmniPipeline:
         defaults: VideoDefaults | None = None,
         device: str | torch.device | None = None,
     ) -> OmniPipeline:
-        """Load an OmniModel directory (config.json + model.safetensors, EMA weights)."""
+        """Load an OmniModel directory (config.json + model.safetensors, EMA weights); unless
+        `defaults` is given, generations use the settings its config was exported with."""
         model = OmniModel.from_pretrained(directory)
         weights = Path(directory) / "model.safetensors"
         return cls(model, defaults, source=str(weights), device=device)
@@ -201,9 +173,7 @@ class OmniPipeline:
         from omni.generate.checkpoint import load_checkpoint, model_from_checkpoint
 
         loaded = load_checkpoint(ckpt)
-        model = model_from_checkpoint(loaded)
-        if defaults is None:
-            defaults = VideoDefaults.from_data(loaded.get("datamodule_hyper_parameters") or {})
+        model = model_from_checkpoint(loaded)  # config.generation from the data's settings
         return cls(model, defaults, source=str(ckpt), device=device)
 
     # --- the call ---------------------------------------------------------------------------

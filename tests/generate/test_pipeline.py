@@ -249,3 +249,19 @@ def test_a_failed_write_leaves_no_json_behind(model_dir, tmp_path):
     with pytest.raises(ValueError, match="even"):
         save_video(odd, tmp_path / "v.mp4", watermark=False)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_exported_generation_settings_are_the_default(tmp_path, model_dir, face):
+    from omni.model.omni_model import GenerationDefaults, OmniModel
+
+    model = OmniModel.from_pretrained(model_dir)
+    model.config.generation = GenerationDefaults(fps=12.5, segment_frames=5, height=24, width=40)
+    directory = model.save_pretrained(tmp_path / "exported")
+    assert OmniModel.from_pretrained(directory).config.generation.fps == 12.5
+    pipe = OmniPipeline.from_pretrained(directory, device="cpu")
+    result = pipe(face, seconds=0.4, steps=1, cfg=NO_CFG)
+    assert result.fps == 12.5
+    assert result.frames.shape[1:3] == (24, 40)  # exported height, width
+    assert len(result.frames) == 5  # 0.4 s at 12.5 fps
+    told = OmniPipeline.from_pretrained(directory, VideoDefaults(height=32, width=32), device="cpu")
+    assert told.defaults.height == 32 and told.defaults.fps == 25.0  # explicit defaults win
