@@ -76,7 +76,6 @@ def per_clip(source: Path, seconds: float, config: ScoreConfig) -> None:
     clip.mouth_needed = clip.audio is not None
     parts = {"decode": t_decode}
     parts["faces (detect+mesh)"] = _timed(lambda: clip.faces)[1]
-    parts["grey frames"] = _timed(lambda: clip.gray_small)[1]
     for name in DEFAULT_SCORERS:
         parts[name] = _timed(SCORERS[name](), clip, config)[1]
     print(f"{source.name}: {len(frames)} frames {frames.shape[2]}x{frames.shape[1]}, {seconds} s")

@@ -12,7 +12,6 @@ import hashlib
 import math
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
-from itertools import pairwise
 from pathlib import Path
 
 import cv2
@@ -53,6 +52,8 @@ class ScoreConfig:
     to its own frame times). Pose + hands cost about 4x the face mesh per frame."""
     quality_stride: int = 4
     """Technical quality averages every n-th scoring frame (it changes slowly within a clip)."""
+    motion_stride: int = 4
+    """Motion averages the flow of the consecutive frame pairs starting at every n-th frame."""
     keypoints_dir: str | None = None
     """Folder for pose keypoint side files (.npz); default `<manifest>.keypoints/` beside the output."""
     syncnet: str | None = None
@@ -105,18 +106,29 @@ class Clip:
         return MOUTH_KEY_EVERY
 
     @cached_property
-    def gray_small(self) -> np.ndarray:
-        """(T, h, w) float32 grey frames for quality and motion: the longer side reduced by an
-        integer factor to 160..319 px (integer-factor area averaging is fast)."""
+    def _gray(self) -> dict[int, np.ndarray]:
+        return {}
+
+    def gray(self, index) -> np.ndarray:
+        """(len(index), h, w) float32 grey frames for quality and motion: the longer side reduced
+        by an integer factor to 160..319 px (integer-factor area averaging is fast); each frame is
+        converted once, when a scorer first asks for it."""
         h, w = self.frames.shape[1:3]
         k = max(1, max(h, w) // 160)
         size = (max(1, w // k), max(1, h // k))
-        return np.stack(
-            [
-                cv2.resize(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), size, interpolation=cv2.INTER_AREA)
-                for f in self.frames
-            ]
-        ).astype(np.float32)
+        out = []
+        for i in np.asarray(index, np.int64).reshape(-1):
+            if i not in self._gray:
+                grey = cv2.cvtColor(self.frames[i], cv2.COLOR_RGB2GRAY)
+                small = cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
+                self._gray[int(i)] = small.astype(np.float32)
+            out.append(self._gray[int(i)])
+        return np.stack(out) if out else np.zeros((0, size[1], size[0]), np.float32)
+
+    @property
+    def gray_small(self) -> np.ndarray:
+        """Every frame grey (T, h, w), as `gray`."""
+        return self.gray(np.arange(len(self.frames)))
 
 
 @lru_cache(maxsize=4)
@@ -342,7 +354,7 @@ class QualityScorer:
     )
 
     def __call__(self, clip: Clip, config: ScoreConfig) -> dict:
-        return technical_quality(clip.gray_small[:: config.quality_stride])
+        return technical_quality(clip.gray(np.arange(0, len(clip.frames), config.quality_stride)))
 
 
 def technical_quality(gray: np.ndarray) -> dict:
@@ -369,23 +381,30 @@ def technical_quality(gray: np.ndarray) -> dict:
 class MotionScorer:
     """Motion amplitude: mean optical-flow magnitude on a low-resolution decode."""
 
-    name, version, weights = "motion", "2", ()
+    name, version, weights = "motion", "3", ()
     columns = (pa.field("motion", pa.float64()),)
 
     def __call__(self, clip: Clip, config: ScoreConfig) -> dict:
-        return {"motion": motion_amplitude(clip.gray_small)}
+        first = np.arange(0, len(clip.frames) - 1, config.motion_stride)
+        return {"motion": pair_motion(clip.gray(first), clip.gray(first + 1))}
 
 
 def motion_amplitude(gray: np.ndarray) -> float | None:
     """Mean DIS optical-flow magnitude between consecutive grey frames (T, h, w), as a fraction
     of the width per frame (OpenCV's ultrafast DIS preset: ~20x cheaper than Farneback)."""
-    if len(gray) < 2:
+    return pair_motion(gray[:-1], gray[1:])
+
+
+def pair_motion(first: np.ndarray, second: np.ndarray) -> float | None:
+    """`motion_amplitude` over frame pairs (first[i] -> second[i]), each (N, h, w); None if N=0."""
+    if len(first) == 0:
         return None
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
-    frames = np.clip(gray, 0, 255).astype(np.uint8)
-    flows = (dis.calc(a, b, None) for a, b in pairwise(frames))  # each (h, w, 2)
-    mags = [cv2.magnitude(f[..., 0], f[..., 1]).mean() for f in flows]
-    return float(np.mean(mags) / gray.shape[2])
+    a_frames = np.clip(first, 0, 255).astype(np.uint8)
+    b_frames = np.clip(second, 0, 255).astype(np.uint8)
+    flows = (dis.calc(a, b, None) for a, b in zip(a_frames, b_frames, strict=True))
+    mags = [cv2.magnitude(f[..., 0], f[..., 1]).mean() for f in flows]  # each flow (h, w, 2)
+    return float(np.mean(mags) / first.shape[2])
 
 
 class SpeechScorer:

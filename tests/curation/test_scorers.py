@@ -8,6 +8,8 @@ import pytest
 from omni.curation.score import score_task
 from omni.curation.scorers import (
     DEFAULT_SCORERS,
+    SCORERS,
+    Clip,
     ScoreConfig,
     decode_clip,
     motion_amplitude,
@@ -113,6 +115,13 @@ def test_motion_is_the_shift_per_frame():
     assert motion_amplitude(frames) == pytest.approx(2 / 160, rel=0.15)
     assert motion_amplitude(np.stack([frames[0]] * 3)) == pytest.approx(0.0, abs=1e-3)
     assert motion_amplitude(frames[:1]) is None
+    # the scorer: pairs starting every 4th frame (motion_stride), grey only for their frames
+    moving = np.stack([texture[20:120, 2 * t : 160 + 2 * t] for t in range(10)]).astype(np.uint8)
+    clip = Clip("c", np.repeat(moving[..., None], 3, axis=-1), np.arange(10) / 25, None, 25.0)
+    out = SCORERS["motion"]()(clip, ScoreConfig())["motion"]
+    assert out == pytest.approx(2 / 160, rel=0.15)
+    assert sorted(clip._gray) == [0, 1, 4, 5, 8, 9]
+    assert np.array_equal(clip.gray([4]), moving[4:5].astype(np.float32))
 
 
 @pytest.mark.slow
