@@ -62,7 +62,12 @@ def split_curated(curated: Path, out_dir: Path) -> dict[str, Path]:
 
 
 def curate(
-    data_dir: Path, out_dir: Path, workers: int, fps: float, log: list[str]
+    data_dir: Path,
+    out_dir: Path,
+    workers: int,
+    fps: float,
+    log: list[str],
+    scorers: str | None = None,
 ) -> dict[str, Path]:
     """probe → join → score → filter → report; returns the curated manifests and the report."""
     from omni.curation.cli import curate as group
@@ -75,7 +80,8 @@ def curate(
     run_command(
         group,
         ["score", str(joined), "--out", str(scored), "--workers", str(workers), "--fps", str(fps),
-         "--keypoints-dir", str(out_dir / "keypoints")],
+         "--keypoints-dir", str(out_dir / "keypoints"),
+         *(["--scorers", scorers] if scorers else [])],
         log,
     )  # fmt: skip
     filtered = out_dir / "curated.parquet"

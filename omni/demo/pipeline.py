@@ -19,6 +19,22 @@ from omni.manifest import read_manifest
 
 # Demo data: talking faces for the audio claim and bodies for the pose claim; portraits train only.
 DEMO_MIX = {"face": 0.55, "portrait": 0.1, "body": 0.35}
+HEAD_MOTION = 0.0
+"""Heads stay put (mouths, eyes and bodies still move): a world the tiny model can learn."""
+FPS = 25.0
+# Training and generation at the tiny preset, sized for a few hundred CPU steps (docs/demo.md):
+NUM_FRAMES = 5
+BATCH_SIZE = 8
+VAE_PATCH = 2  # 32 px frames as 16x16 cells of 2x2-pixel patches: 64 tokens per frame
+LR = 3e-3
+WARMUP = 20
+GENERATE_FRAMES = 25
+STAGE_ARGS = {"pose": ("--data.ratios.audio", "0.5")}
+"""The pose stage keeps audio at the audio stage's ratio: faces are never pose-eligible, so the
+stage's halved 0.25 would starve the audio path of the clips it learns from."""
+SCORERS = "face,lipsync,pose,quality,speech"
+"""The scorers `omni curate filter` reads (aesthetics and motion feed no threshold)."""
+SCORE_FPS = 25.0  # landmark lip sync finds no offset in 2 s clips at 12.5 fps
 
 
 @dataclass
@@ -37,21 +53,54 @@ class DemoConfig:
     def stage_steps(self) -> dict[str, int]:
         """Training steps per stage, in order (each stage starts from the previous one)."""
         if self.quick:
-            return {"text_ref": 20, "audio": 40, "pose": 20}
-        return {"text_ref": 100, "audio": 300, "pose": 100}
+            return {"text_ref": 10, "audio": 15, "pose": 5}
+        return {"text_ref": 150, "audio": 150, "pose": 50}
+
+    def num_frames(self) -> int:
+        """Frames per training window (and per generated segment)."""
+        return NUM_FRAMES
+
+    def fit_args(self) -> list[str]:
+        """LightningCLI options every stage gets on top of the tiny preset (see docs/demo.md)."""
+        return [
+            "--data.num_frames", str(self.num_frames()),
+            "--data.batch_size", str(BATCH_SIZE),
+            "--model.network.vae_patch", str(VAE_PATCH),
+            "--model.lr", str(LR),
+            "--model.warmup_steps", str(WARMUP),
+            "--model.trainable", "[mmdit.*]",
+            "--checkpoint.every_n_train_steps", "100000",
+        ]  # fmt: skip
 
     def sample_steps(self) -> int:
-        return 6 if self.quick else 20
+        return 4 if self.quick else 8
 
-    def generate_seconds(self) -> float | None:
-        """Length of each generation (None: the whole held-out clip); 1.4 s = 35 frames keeps
-        the lip-sync lag search meaningful."""
-        return 1.4 if self.quick else None
+    def generate_seconds(self) -> float:
+        """Length of each generation (and of the calibration clips): 1 s = 25 frames keeps the
+        lip-sync correlation meaningful (its lag search needs a dozen frames either side)."""
+        return GENERATE_FRAMES / FPS
+
+    def settings(self) -> dict:
+        """What this run trains and generates with (recorded in demo.json)."""
+        import torch
+
+        return {
+            "data": self.data_args(),
+            "mix": DEMO_MIX,
+            "curate": {"scorers": SCORERS, "fps": SCORE_FPS},
+            "stage_steps": self.stage_steps(),
+            "fit_args": self.fit_args(),
+            "stage_args": {k: list(v) for k, v in STAGE_ARGS.items()},
+            "sample_steps": self.sample_steps(),
+            "generate_seconds": self.generate_seconds(),
+            "torch_threads": torch.get_num_threads(),
+        }
 
     def data_args(self) -> dict:
+        common = dict(size=128, clips_per_identity=2, head_motion=HEAD_MOTION)
         if self.quick:
-            return dict(n_clips=12, seconds=2.0, size=128, held_out=4, clips_per_identity=2)
-        return dict(n_clips=44, seconds=4.0, size=128, held_out=12, clips_per_identity=2)
+            return dict(n_clips=10, seconds=2.0, held_out=4, **common)
+        return dict(n_clips=36, seconds=2.0, held_out=10, **common)
 
 
 @dataclass
@@ -100,7 +149,7 @@ def step_calibration(run: DemoRun) -> str:
     """The measures on the true held-out clips: what a perfect generator would score."""
     from omni.demo.proof import measure, true_samples
 
-    samples = true_samples(run.outputs["held-out manifest"])
+    samples = true_samples(run.outputs["held-out manifest"], seconds=run.config.generate_seconds())
     found = measure(samples)
     run.effects["Calibration: the measures on the true held-out clips (a perfect generator)"] = (
         found
@@ -112,7 +161,10 @@ def step_curate(run: DemoRun) -> str:
     """`omni curate probe → score → filter → report`; the curated manifests feed training."""
     from omni.demo.curate import curate, eligibility
 
-    found = curate(run.out / "data", run.out / "curate", workers=2, fps=25.0, log=run.commands)
+    found = curate(
+        run.out / "data", run.out / "curate", workers=2, fps=SCORE_FPS, log=run.commands,
+        scorers=SCORERS,
+    )  # fmt: skip
     run.outputs |= {
         "curated train manifest": found["train"],
         "curated held-out manifest": found["heldout"],
@@ -136,7 +188,8 @@ def step_fit(run: DemoRun) -> str:
     previous = None
     roots = {}
     for stage, steps in run.config.stage_steps().items():
-        plan = StagePlan(stage, steps, run.out / "runs" / stage)
+        extra = (*run.config.fit_args(), *STAGE_ARGS.get(stage, ()))
+        plan = StagePlan(stage, steps, run.out / "runs" / stage, extra=extra)
         run.commands.append(
             f"omni fit --stage {stage} --preset tiny"
             + (f" --init-from {previous}" if previous else "")
@@ -200,7 +253,9 @@ def step_test(run: DemoRun) -> str:
             shutil.copy2(heldout.resolve(source), target)
     out = run.out / "eval"
     run_command(
-        test, ["--generated", str(run.out / "generated" / "own"), "--real", str(real), "--out", str(out)],
+        test,
+        ["--generated", str(run.out / "generated" / "own"), "--real", str(real), "--out", str(out),
+         "--max-seconds", f"{run.config.generate_seconds():g}"],
         run.commands,
     )  # fmt: skip
     run.outputs |= {
@@ -228,7 +283,8 @@ def step_ablation(run: DemoRun) -> str:
     steps = run.config.stage_steps()["audio"]
     for ratio in run.config.ablate_audio_ratio:
         root = run.out / "ablation" / f"audio_{ratio:g}"
-        plan = StagePlan("audio", steps, root / "runs", extra=("--data.ratios.audio", str(ratio)))
+        extra = (*run.config.fit_args(), "--data.ratios.audio", str(ratio))
+        plan = StagePlan("audio", steps, root / "runs", extra=extra)
         run.commands.append(
             f"omni fit --stage audio --preset tiny --init-from {start} "
             + " ".join(plan.args(manifests, run.config.seed))
@@ -292,6 +348,7 @@ def run_demo(config: DemoConfig, steps: list[Step] | None = None) -> DemoRun:
         "quick": config.quick,
         "seed": config.seed,
         "ablate_audio_ratio": list(config.ablate_audio_ratio),
+        "settings": config.settings(),
         "steps": run.steps,
         "effects": {title: [e.to_dict() for e in found] for title, found in run.effects.items()},
         "outputs": {k: str(v) for k, v in run.outputs.items()},

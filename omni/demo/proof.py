@@ -113,10 +113,13 @@ def _fit(image: np.ndarray, frames: np.ndarray) -> np.ndarray:
     return cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
 
 
-def true_samples(manifest_path: str | Path, limit: int | None = None) -> list[Sample]:
+def true_samples(
+    manifest_path: str | Path, limit: int | None = None, seconds: float | None = None
+) -> list[Sample]:
     """Held-out samples whose 'generation' is the true synthetic clip (measurement calibration).
 
     Each sample's mismatching audio, pose and reference come from the next clip of its kind.
+    `seconds` keeps only each clip's first seconds (the length the generations have).
     """
     import cv2
 
@@ -142,19 +145,23 @@ def true_samples(manifest_path: str | Path, limit: int | None = None) -> list[Sa
         truths = [load_truth(manifest.resolve(p)) for p in group.synth_truth]
         for i, row in group.iterrows():
             j = (i + 1) % len(group)
+            fps, sr = float(row.fps), int(row.audio_sr)
+            frames = None if seconds is None else max(1, round(seconds * fps))
+            cut = slice(None) if frames is None else slice(0, frames)
+            wave_cut = slice(None) if frames is None else slice(0, round(frames / fps * sr))
             samples.append(
                 Sample(
                     clip_id=row.clip_id,
                     kind=kind,
-                    video=read_video(manifest.resolve(row.source)).frames,
-                    fps=float(row.fps),
-                    wave=waves[i],
-                    sr=int(row.audio_sr),
+                    video=read_video(manifest.resolve(row.source)).frames[cut],
+                    fps=fps,
+                    wave=waves[i][wave_cut],
+                    sr=sr,
                     reference=refs[i],
                     other_reference=refs[j],
-                    keypoints=truths[i].keypoints if kind == "body" else None,
-                    other_keypoints=truths[j].keypoints if kind == "body" else None,
-                    other_wave=waves[j],
+                    keypoints=truths[i].keypoints[cut] if kind == "body" else None,
+                    other_keypoints=truths[j].keypoints[cut] if kind == "body" else None,
+                    other_wave=waves[j][wave_cut],
                 )
             )
     return samples

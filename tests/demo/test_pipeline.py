@@ -48,6 +48,8 @@ def test_quick_demo_end_to_end(tmp_path):
     summary = json.loads((tmp_path / "demo.json").read_text())
     names = [s["name"] for s in summary["steps"]]
     assert names == ["data", "calibration", "curate", "fit", "generate", "effects", "test"]
+    assert summary["settings"]["stage_steps"] == {"text_ref": 10, "audio": 15, "pose": 5}
+    assert summary["settings"]["generate_seconds"] == 1.0
     assert all(s["status"] == "ok" for s in summary["steps"]), summary["steps"]
     page = (tmp_path / "report.html").read_text()
     claims = {"audio steers the mouth", "pose steers the body", "reference steers identity"}
