@@ -91,26 +91,25 @@ class FaceTracker:
             faces.append((float(d.score[0]), np.array([b.xmin, b.ymin, b.width, b.height])))
         return faces
 
-    def __call__(self, frames: np.ndarray, mesh_every: int = 1) -> FaceTrack:
+    def __call__(self, frames, mesh_every: int = 1) -> FaceTrack:
         """frames (T, H, W, 3) uint8 RGB, consecutive -> the main face's track.
 
+        `frames` may also be an iterable of (H, W, 3) uint8 frames (e.g. still being decoded).
         The full-range detector runs every `detect_every` frames and whenever the mesh loses the
         face; on every meshed frame (detection frames too) the short-range detector re-centres
-        the box on the face crop. The mesh runs on every `mesh_every`-th frame (landmarks NaN on the others; the box
-        is only re-centred there): 1 for lip-sync, which needs the mouth at the video rate.
+        the box on the face crop. The mesh runs on every `mesh_every`-th frame (landmarks NaN on
+        the others; the box is only re-centred there): 1 for the mesh lip-sync signal.
         """
-        frames = np.asarray(frames)
-        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        if isinstance(frames, np.ndarray) and (
+            frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8
+        ):
             raise ValueError(
                 f"frames must be (T, H, W, 3) uint8 RGB, got {frames.shape} {frames.dtype}"
             )
         if mesh_every < 1:
             raise ValueError(f"mesh_every must be >= 1, got {mesh_every}")
-        n, height, width = frames.shape[:3]
-        count = np.zeros(n, np.int64)
-        box = np.full((n, 4), np.nan, np.float32)
-        score = np.zeros(n, np.float32)
-        landmarks = np.full((n, NUM_MESH, 3), np.nan, np.float32)
+        height = width = 0
+        count, score, box, landmarks = [], [], [], []
         # a fresh mesh graph per clip: its tracking state must not leak from the previous clip
         mesh = self._mp.solutions.face_mesh.FaceMesh(
             static_image_mode=False, max_num_faces=1, min_detection_confidence=0.3
@@ -120,6 +119,11 @@ class FaceTracker:
         try:
             for t, frame in enumerate(frames):
                 frame = np.ascontiguousarray(frame)
+                if frame.ndim != 3 or frame.shape[-1] != 3 or frame.dtype != np.uint8:
+                    raise ValueError(f"frames must be (H, W, 3) uint8 RGB, got {frame.shape}")
+                height, width = frame.shape[:2]
+                box.append(np.full(4, np.nan, np.float32))
+                landmarks.append(np.full((NUM_MESH, 3), np.nan, np.float32))
                 meshed = t % mesh_every == 0
                 if t % self.detect_every == 0 or current is None:
                     faces = self._detect(frame)
@@ -129,10 +133,11 @@ class FaceTracker:
                     # every crop from a short-range box: switching box kinds at the detection
                     # frames would move the crop periodically (seen in the mouth signal)
                     current = self._recentre(frame, current)
-                count[t], score[t] = held
+                count.append(held[0])
+                score.append(held[1])
                 if current is None:
                     continue
-                box[t] = current
+                box[t][:] = current
                 if not meshed:
                     continue
                 points = self._mesh_on_crop(mesh, frame, current)
@@ -142,6 +147,11 @@ class FaceTracker:
                 landmarks[t] = points
         finally:
             mesh.close()
+        n = len(count)
+        count = np.asarray(count, np.int64)
+        score = np.asarray(score, np.float32)
+        box = np.stack(box) if n else np.zeros((0, 4), np.float32)
+        landmarks = np.stack(landmarks) if n else np.zeros((0, NUM_MESH, 3), np.float32)
         return FaceTrack(count, box, score, landmarks, width, height)
 
     def _recentre(self, frame: np.ndarray, box: np.ndarray) -> np.ndarray:

@@ -14,8 +14,10 @@ import pandas as pd
 from omni.curation.scorers import SCORERS, ScoreConfig, decode_clip
 
 OVERLAP = True
-"""Run the pose scorer in a thread beside the others (mediapipe releases the GIL): two cores for
-one clip. Pool workers turn it off (`runner.single_threaded`): their processes fill the cores."""
+"""Decode the video and the audio in threads while the face track runs on the frames as they
+arrive, then run the pose scorer in a thread beside the others (PyAV and mediapipe release the
+GIL): up to three busy threads for one clip. Pool workers turn it off (`runner.single_threaded`):
+their processes fill the cores."""
 
 
 def pending_mask(df: pd.DataFrame, versions: dict[str, str]) -> np.ndarray:
@@ -40,7 +42,14 @@ def score_task(task: dict) -> dict:
     result.update({f"{n}_version": task["versions"][n] for n in names})
     try:
         clip = decode_clip(
-            task["path"], task["clip_id"], task["start_s"], task["end_s"], config, OVERLAP
+            task["path"],
+            task["clip_id"],
+            task["start_s"],
+            task["end_s"],
+            config,
+            overlap=OVERLAP,
+            faces=any(n in ("face", "lipsync") for n in names),
+            mouth_needed="lipsync" in names,
         )
     except (MediaError, OSError) as err:
         result.update(status="error", error=f"decode: {err}")

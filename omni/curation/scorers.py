@@ -97,13 +97,7 @@ class Clip:
     @property
     def mesh_every(self) -> int:
         """The face mesh's frame step for this clip (see `mouth_needed`)."""
-        from omni.curation.lipsync import MOUTH_KEY_EVERY
-
-        if not self.mouth_needed:
-            return self.config.face_detect_every
-        if self.config.lipsync == "mesh" or self.config.syncnet:
-            return 1  # SyncNet crops the face box, re-centred on every meshed frame
-        return MOUTH_KEY_EVERY
+        return _mesh_every(self.config, self.mouth_needed)
 
     @cached_property
     def _gray(self) -> dict[int, np.ndarray]:
@@ -129,6 +123,16 @@ class Clip:
     def gray_small(self) -> np.ndarray:
         """Every frame grey (T, h, w), as `gray`."""
         return self.gray(np.arange(len(self.frames)))
+
+
+def _mesh_every(config: ScoreConfig, mouth_needed: bool) -> int:
+    from omni.curation.lipsync import MOUTH_KEY_EVERY
+
+    if not mouth_needed:
+        return config.face_detect_every
+    if config.lipsync == "mesh" or config.syncnet:
+        return 1  # SyncNet crops the face box, re-centred on every meshed frame
+    return MOUTH_KEY_EVERY
 
 
 @lru_cache(maxsize=4)
@@ -474,9 +478,15 @@ def decode_clip(
     end_s: float | None,
     config: ScoreConfig,
     overlap: bool = False,
+    faces: bool = False,
+    mouth_needed: bool = True,
 ) -> Clip:
-    """The one decode per clip: frames at `config.fps` with the longer side `max_side`, audio
-    (`overlap`: the audio decoded in a thread beside the video)."""
+    """The one decode per clip: frames at `config.fps` with the longer side `max_side`, audio.
+
+    `overlap`: the video decodes in a thread and the audio in another; with `faces` the face track
+    (`Clip.faces`, for `mouth_needed` as `Clip.mouth_needed`) runs on the frames as they arrive.
+    The clip is the same as without overlap (tests/curation/test_scorers.py).
+    """
     from omni.media import MediaError, probe, read_audio, read_video
 
     info = probe(path)
@@ -489,21 +499,114 @@ def decode_clip(
     if max(w, h) > config.max_side:
         scale = config.max_side / max(w, h)
         size = (max(2, round(w * scale / 2) * 2), max(2, round(h * scale / 2) * 2))
+    if overlap:
+        mouth = mouth_needed and info.has_audio
+        return _decode_overlapped(path, clip_id, start_s, end_s, config, size, info, faces, mouth)
     audio = None
-    if overlap and info.has_audio and end_s is not None:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(1) as pool:
-            # the video covers [start_s, end_s) at config.fps, so its audio range is known ahead
-            n = max(0, math.ceil((end_s - start_s) * config.fps - 1e-5))
-            future = pool.submit(read_audio, path, SCORING_SR, start_s, start_s + n / config.fps)
-            video = read_video(path, start_s, end_s, fps=config.fps, size=size)
-            audio = future.result()
-        if len(video.frames) != n:  # a short file: the audio of the frames it has
-            audio = read_audio(path, SCORING_SR, start_s, start_s + len(video.frames) / config.fps)
-        return Clip(clip_id, video.frames, video.times, audio, config.fps, config)
     video = read_video(path, start_s, end_s, fps=config.fps, size=size)
     if info.has_audio:
         end = start_s + len(video.frames) / config.fps
         audio = read_audio(path, SCORING_SR, start_s, end)
     return Clip(clip_id, video.frames, video.times, audio, config.fps, config)
+
+
+_DONE = object()
+
+
+def _decode_overlapped(
+    path: str,
+    clip_id: str,
+    start_s: float,
+    end_s: float | None,
+    config: ScoreConfig,
+    size: tuple[int, int] | None,
+    info,
+    faces: bool,
+    mouth_needed: bool,
+) -> Clip:
+    import queue
+    from concurrent.futures import ThreadPoolExecutor
+
+    from omni.media import MediaError, read_audio
+
+    frames: list[np.ndarray] = []
+    times: list[float] = []
+    arrived: queue.SimpleQueue = queue.SimpleQueue()
+
+    def produce() -> None:
+        try:
+            for t, image in _resampled_frames(path, start_s, end_s, config.fps, size):
+                frames.append(image)
+                times.append(t)
+                arrived.put(image)
+        except BaseException as err:  # handed to the consumer, which raises it
+            arrived.put(err)
+        else:
+            arrived.put(_DONE)
+
+    ended = []  # set once the consumer has seen the end (or the producer's error)
+
+    def consume():
+        while not ended:
+            item = arrived.get()
+            if item is _DONE or isinstance(item, BaseException):
+                ended.append(item)
+                if item is not _DONE:
+                    raise item
+                return
+            yield item
+
+    # the video covers [start_s, end_s) at config.fps, so its audio range is known ahead
+    n = None if end_s is None else max(0, math.ceil((end_s - start_s) * config.fps - 1e-5))
+    with ThreadPoolExecutor(2) as pool:
+        video = pool.submit(produce)
+        sound = None
+        if info.has_audio and n is not None:
+            sound = pool.submit(read_audio, path, SCORING_SR, start_s, start_s + n / config.fps)
+        track = None
+        try:
+            if faces:
+                every = _mesh_every(config, mouth_needed)
+                track = face_tracker(config.face_detect_every)(consume(), mesh_every=every)
+        except (MediaError, OSError):
+            raise
+        except Exception:  # the face scorer tracks again and reports the error as its own
+            track = None
+        finally:
+            for _ in consume():  # the rest of the frames (when the tracker stopped early)
+                pass
+            video.result()
+        audio = sound.result() if sound is not None else None
+    if not frames:
+        raise MediaError(f"{path}: no video frames in the requested range")
+    if info.has_audio and len(frames) != n:  # open end or a short file: the frames' audio
+        audio = read_audio(path, SCORING_SR, start_s, start_s + len(frames) / config.fps)
+    clip = Clip(clip_id, np.stack(frames), np.asarray(times, np.float64), audio, config.fps, config)
+    clip.mouth_needed = mouth_needed
+    if track is not None:
+        clip.__dict__["faces"] = track  # the cached_property's value
+    return clip
+
+
+def _resampled_frames(
+    path: str, start_s: float, end_s: float | None, fps: float, size: tuple[int, int] | None
+):
+    """(time, frame) as `omni.media.read_video(path, start_s, end_s, fps, size)` returns them,
+    one at a time (the same resampling rule: frame k is the one shown at start_s + k / fps)."""
+    from omni.media import iter_frames
+
+    previous: tuple[float, np.ndarray] | None = None
+    k, target = 0, start_s
+    for t, image in iter_frames(path, max(0.0, start_s - 1.0), end_s, size):
+        while previous is not None and target < t - 1e-6:
+            yield target, previous[1]
+            k += 1
+            target = start_s + k / fps
+        previous = (t, image)
+    limit = end_s if end_s is not None else (previous[0] + 0.5 / fps if previous else target)
+    while previous is not None and target < limit - 1e-6:
+        if end_s is None and target > previous[0] + 1.0 / fps:
+            break
+        yield target, previous[1]
+        k += 1
+        target = start_s + k / fps

@@ -81,10 +81,20 @@ def test_overlapped_scoring_equals_sequential(footage, tmp_path, monkeypatch):
     assert out[True] == out[False] and list(out[True]) == list(out[False])
     assert out[True]["score_error"] is None and out[True]["face_present"] == 1.0
     config = ScoreConfig()
-    clips = [decode_clip(task["path"], "c", 0.5, 2.1, config, overlap=o) for o in (True, False)]
+    clips = [
+        decode_clip(task["path"], "c", 0.5, 2.1, config, overlap=o, faces=o) for o in (True, False)
+    ]
+    assert "faces" in clips[0].__dict__  # tracked while decoding
     assert len(clips[0].frames) == 40 and len(clips[0].audio) == 40 * 640
     assert np.array_equal(clips[0].audio, clips[1].audio)
     assert np.array_equal(clips[0].frames, clips[1].frames)
+    assert np.array_equal(clips[0].times, clips[1].times)
+    for field in ("count", "box", "score", "landmarks"):
+        assert np.array_equal(getattr(clips[0].faces, field), getattr(clips[1].faces, field), True)
+    # open end (to the end of the file): the same frames and audio as the plain decode
+    ends = [decode_clip(task["path"], "c", 4.0, None, config, overlap=o) for o in (True, False)]
+    assert len(ends[0].frames) == len(ends[1].frames) > 0
+    assert np.array_equal(ends[0].audio, ends[1].audio)
 
 
 def test_decode_failure_is_a_reason(tmp_path):
