@@ -50,9 +50,10 @@ from omni.pose import HEATMAP_GROUPS, Keypoints, render_heatmaps
 log = logging.getLogger(__name__)
 
 MARK_MIN_SIDE = 128
-"""Smallest picture side written with the watermark. omni.provenance marks from 64 px, but
-`omni verify` did not find the mark in 64 px frames even before re-encoding (found at 96 px and
-up), so smaller generations are enlarged to this before marking."""
+"""Smallest picture side written with the watermark. omni.provenance marks from 64 px, but at
+64-96 px `omni verify` can misread the mark's checkpoint digits (right in 9 of 9 real fixtures from
+112 px; docs/benchmarks.md#provenance-watermark), so smaller generations are enlarged to this
+before marking."""
 
 ProgressFn = Callable[[int, int, int, int], None]
 """on_progress(segment, segments, forward, forwards_per_segment), called after each forward."""
