@@ -122,7 +122,8 @@ def main() -> None:
     timings = {w: pool_time(tasks, w) for w in (1, 2)}
     for w, (cold, warm, cpu) in timings.items():
         print(f"{w} worker(s), {len(tasks)} clips of {args.seconds} s: {cold:.1f} s with start-up,"
-              f" {warm:.1f} s warm, workers' CPU in score_task {cpu:.1f} s")  # fmt: skip
+              f" {warm:.1f} s warm, workers' CPU in score_task {cpu:.1f} s"
+              f" ({cpu / warm:.2f} cores busy on average)")  # fmt: skip
     print(f"speed-up 2 vs 1 workers: {timings[1][0] / timings[2][0]:.2f}x with start-up, "
           f"{timings[1][1] / timings[2][1]:.2f}x warm")  # fmt: skip
     print(f"load average after: {os.getloadavg()}")
