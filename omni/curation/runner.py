@@ -83,6 +83,12 @@ def single_threaded() -> None:
         sys.modules["torch"].set_num_threads(1)
 
 
+def _in_ray_worker(fn: Callable[[dict], dict], task: dict) -> dict:
+    """`fn(task)` in a Ray worker process, kept to one core like the pool's workers."""
+    single_threaded()
+    return fn(task)
+
+
 def _local(fn: Callable[[dict], dict], tasks: list[dict], workers: int) -> Iterator[dict]:
     if workers <= 1:
         yield from map(fn, tasks)
@@ -105,7 +111,7 @@ def _ray(fn: Callable[[dict], dict], tasks: list[dict], workers: int) -> Iterato
         items = [{"task": json.dumps(t)} for t in tasks]
         dataset = ray.data.from_items(items, override_num_blocks=max(1, len(tasks)))
         dataset = dataset.map(
-            lambda row: {"result": json.dumps(fn(json.loads(row["task"])))},
+            lambda row: {"result": json.dumps(_in_ray_worker(fn, json.loads(row["task"])))},
             concurrency=max(1, workers),
         )
         for row in dataset.iter_rows():
