@@ -72,9 +72,14 @@ def write_generated(
     return write_marked_video(path, np.ascontiguousarray(frames), fps, audio, sr, record=record)
 
 
-@cache
 def checkpoint_sha256(path: str) -> str:
-    """sha256 of a checkpoint file, computed once per file."""
+    """sha256 of a checkpoint file, computed once per file version (path, size, mtime)."""
+    stat = os.stat(path)
+    return _sha256(path, stat.st_size, stat.st_mtime_ns)
+
+
+@cache
+def _sha256(path: str, size: int, mtime_ns: int) -> str:
     return file_sha256(path)
 
 
