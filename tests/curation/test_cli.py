@@ -188,3 +188,24 @@ def test_interrupted_score_resumes_to_the_same_manifest(raw, tmp_path, monkeypat
         "score", tmp_path / "r.parquet", "--out", tmp_path / "r2.parquet", "--scorers", FAST
     )
     assert int(again.split("scored now")[1].split()[1]) == 0
+
+
+def test_lipsync_method_change_rescores_on_resume(raw, tmp_path):
+    _run("probe", raw, "--out", tmp_path / "p.parquet", "--include", "talk.mp4")
+    score = ("--scorers", "lipsync")
+    _run("score", tmp_path / "p.parquet", "--out", tmp_path / "mesh.parquet", *score,
+         "--lipsync", "mesh")  # fmt: skip
+    mesh = read_manifest(tmp_path / "mesh.parquet").df.iloc[0]
+    assert mesh["sync_method"] == "landmark" and mesh["lipsync_version"] == "2"
+    # the default method on the mesh-scored manifest: the row is pending again and re-scored
+    output = _run("score", tmp_path / "mesh.parquet", "--out", tmp_path / "c.parquet", *score,
+                  "--dry-run")  # fmt: skip
+    assert "would score 1 clips" in output
+    _run("score", tmp_path / "mesh.parquet", "--out", tmp_path / "cavity.parquet", *score)
+    cavity = read_manifest(tmp_path / "cavity.parquet").df.iloc[0]
+    assert cavity["sync_method"] == "cavity" and cavity["lipsync_version"] == "3"
+    assert abs(cavity["sync_offset"]) <= 2
+    bad = CliRunner().invoke(
+        curate, ["score", str(tmp_path / "p.parquet"), "--out", "x.parquet", "--lipsync", "dots"]
+    )
+    assert bad.exit_code == 2 and "dots" in bad.output
