@@ -220,3 +220,28 @@ def aesthetic_score(frames: np.ndarray, clip_source: str, head_path: str) -> flo
         emb = model.encode_image(images)  # (K, 768)
         emb = emb / emb.norm(dim=-1, keepdim=True).clamp_min(1e-12)
         return float(head(emb.float()).mean())
+
+
+def open_clip_weights_file(source: str | os.PathLike, option: str) -> Path:
+    """The file open_clip loads for `source`: the file itself, or the checkpoint open_clip picks
+    in a local dir (open_clip_config.json + weights). A dir without weights is an error: open_clip
+    would build the model with random weights. `option` names the flag in errors."""
+    from open_clip.factory import _find_checkpoint_in_dir  # open_clip's own choice of file
+
+    source = Path(source).expanduser()
+    if source.is_file():
+        return source
+    if not source.is_dir():
+        raise ValueError(
+            f"{option}: {source} does not exist; pass a local open_clip ViT-L-14 checkpoint "
+            "file or a folder in open_clip's layout (open_clip_config.json + weights)"
+        )
+    found = (
+        _find_checkpoint_in_dir(source) if (source / "open_clip_config.json").is_file() else None
+    )
+    if found is None:
+        raise ValueError(
+            f"{option}: {source} is not an open_clip model folder with weights (expected "
+            "open_clip_config.json beside open_clip_model.safetensors / open_clip_pytorch_model.bin)"
+        )
+    return Path(found)

@@ -176,13 +176,10 @@ def _weights_file(option: str, path: str) -> str:
         from omni.curation.pretrained import recognition_file
 
         return str(recognition_file(path))
-    if Path(path).is_dir():
-        found = sorted(Path(path).glob("open_clip_model.safetensors")) + sorted(
-            Path(path).glob("*.bin")
-        )
-        if not found:
-            raise ValueError(f"--aesthetic-clip: no open_clip weights file in {path}")
-        return str(found[0])
+    if option == "aesthetic_clip":  # the checkpoint open_clip itself picks in a model folder
+        from omni.curation.pretrained import open_clip_weights_file
+
+        return str(open_clip_weights_file(path, option="--aesthetic-clip"))
     return path
 
 

@@ -119,31 +119,6 @@ class ScoreMean:
 # ---------------------------------------------------------------- ASE: LAION aesthetic predictor
 
 
-def open_clip_weights_file(source: str | os.PathLike) -> Path:
-    """The file open_clip loads for `source`: the file itself, or the checkpoint open_clip picks
-    in a local dir (open_clip_config.json + weights). A dir without weights is an error: open_clip
-    would build the model with random weights."""
-    from open_clip.factory import _find_checkpoint_in_dir  # open_clip's own choice of file
-
-    source = Path(source).expanduser()
-    if source.is_file():
-        return source
-    if not source.is_dir():
-        raise ValueError(
-            f"--ase-clip: {source} does not exist; pass a local open_clip ViT-L-14 checkpoint "
-            "file or a folder in open_clip's layout (open_clip_config.json + weights)"
-        )
-    found = (
-        _find_checkpoint_in_dir(source) if (source / "open_clip_config.json").is_file() else None
-    )
-    if found is None:
-        raise ValueError(
-            f"--ase-clip: {source} is not an open_clip model folder with weights (expected "
-            "open_clip_config.json beside open_clip_model.safetensors / open_clip_pytorch_model.bin)"
-        )
-    return Path(found)
-
-
 class LaionAesthetic:
     """Per-frame LAION aesthetic scores: frames (T, H, W, 3) uint8 RGB → (T,) float64.
 
@@ -184,9 +159,10 @@ class LaionAesthetic:
 
 def ase_scorer(clip: str | os.PathLike, head: str | os.PathLike, device=None) -> Scorer:
     """The shipped ASE scorer from --ase-clip / --ase-head (both local files; checked here)."""
+    from omni.curation.pretrained import open_clip_weights_file
     from omni.evaluation.weights import require_file
 
-    clip_file = open_clip_weights_file(clip)
+    clip_file = open_clip_weights_file(clip, option="--ase-clip")
     head = require_file(
         head, "--ase-head", "the LAION aesthetic MLP head (e.g. sac+logos+ava1-l14-linearMSE.pth)"
     )

@@ -215,6 +215,11 @@ def test_bad_weights_are_usage_errors(tmp_path, aesthetic_files):
     df = pd.DataFrame([{"clip_id": "a", "source": "a.mp4", "status": "ok"}])
     write_manifest(df, tmp_path / "m.parquet")
     (tmp_path / "junk.pth").write_bytes(b"not weights")
+    config_only = tmp_path / "config_only"  # open_clip would build it with random weights
+    config_only.mkdir()
+    (config_only / "open_clip_config.json").write_text(
+        (folder / "open_clip_config.json").read_text()
+    )
     runner = CliRunner()
     for args, expected in (
         (["--syncnet", tmp_path / "junk.pth"], "--syncnet"),
@@ -223,6 +228,15 @@ def test_bad_weights_are_usage_errors(tmp_path, aesthetic_files):
             "--aesthetic-head",
         ),
         (["--aesthetic-clip", folder], "needs both"),
+        (
+            [
+                "--aesthetic-clip",
+                config_only,
+                "--aesthetic-head",
+                folder / "sac+logos+ava1-l14-linearMSE.pth",
+            ],
+            "--aesthetic-clip: ",  # names the flag (message: open_clip_config.json beside weights)
+        ),
         (["--insightface", tmp_path], "no ArcFace recognition model"),
     ):
         result = runner.invoke(
