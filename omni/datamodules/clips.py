@@ -129,8 +129,9 @@ def load_clips(
     keep = [c for c in _COLUMNS if any(c in f for f in frames)]
     df = pd.concat([f[keep] for f in frames], ignore_index=True) if frames else pd.DataFrame()
     eligible = np.concatenate(eligibles) if eligibles else np.zeros((0, 4), bool)
-    no_audio = ~df["has_audio"].fillna(False).to_numpy(dtype=bool) if len(df) else []
     if len(df):
+        has_audio = df["has_audio"].map(lambda v: bool(v) if pd.notna(v) else False)  # null: none
+        no_audio = ~has_audio.to_numpy(dtype=bool)
         eligible[no_audio, CONDITIONS.index("audio")] = False
         no_kp = df["keypoints"].isna().to_numpy()
         eligible[no_kp, CONDITIONS.index("pose")] = False
