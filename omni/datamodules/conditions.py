@@ -158,12 +158,17 @@ def effective_rates(
     return {name: float((1.0 - p) * k) for name, p, k in zip(CONDITIONS, off, keep, strict=True)}
 
 
-def mix_name(active: np.ndarray) -> str:
-    """Short name of a condition mix, e.g. `text+ref+audio`; `none` when nothing is active."""
+def mix_name(active: np.ndarray, motion: bool = False) -> str:
+    """Short name of a condition mix, e.g. `text+ref+audio` (`+motion` when the sample has
+    motion frames); `none` when nothing is active."""
     names = [name for name, on in zip(CONDITIONS, active, strict=True) if on]
+    names += ["motion"] if motion else []
     return "+".join(names) if names else "none"
 
 
-def mix_counts(active: np.ndarray) -> dict[str, int]:
-    """Count the condition mixes of a batch: active (B, 4) bool -> {mix name: count}."""
-    return dict(Counter(mix_name(row) for row in np.asarray(active, dtype=bool)))
+def mix_counts(active: np.ndarray, motion: np.ndarray | None = None) -> dict[str, int]:
+    """Count the condition mixes of a batch: active (B, 4) bool (and motion (B,) bool, the
+    samples with motion frames) -> {mix name: count}."""
+    active = np.asarray(active, dtype=bool)
+    motion = np.zeros(len(active), bool) if motion is None else np.asarray(motion, dtype=bool)
+    return dict(Counter(mix_name(row, m) for row, m in zip(active, motion, strict=True)))

@@ -7,6 +7,9 @@ Batches (see `dataset.collate`) hold:
 - `pose` (B, K, F, H, W) keypoint heatmaps (stages that use pose);
 - `caption` list[str] ("" where text is dropped), `clip_id` list[str], `path` list[str] (source
   file) and `t0` (B,) (window start on its video timeline);
+- with `motion_prob` > 0 (train and validation), `motion` (B, 3, M, H, W): the M =
+  `motion_frames` clean frames just before the window (zeros where the sample has none) and
+  `motion_active` (B,) bool, the samples that have them;
 - `active`, `eligible` (B, 4) bool in `CONDITIONS` order; with a `cfg_drop`, `cfg_dropped` (B, 4)
   bool: conditions the closure rule switched on and the guidance drop switched off again;
   `key` (B,) int64 noise seeds; `fps` (B,) the window's frame rate;
@@ -16,13 +19,15 @@ Batches (see `dataset.collate`) hold:
 - `skipped` list[str]: clips that failed to decode and were replaced (for the trainer's log).
 With a feature cache (`cache_dir`), `latent` and `ref_latent` replace `video` and `ref`: the
 cache is built on first use with the LightningModule's VAE (`cache_encoder()`), each rank writing
-its share of the shards, and rebuilt only when the data, the VAE or the settings change.
+its share of the shards, and rebuilt only when the data, the VAE or the settings change. The
+cache stores no motion frames: a cached run trains without them (`motion_prob` set to 0).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+from dataclasses import replace
 
 import lightning.pytorch as pl
 import numpy as np
@@ -33,6 +38,7 @@ from omni.datamodules.cache import CachedClipDataset, CacheWriter, EncodeFn
 from omni.datamodules.clips import ClipTable, MissingEligibility, load_clips
 from omni.datamodules.conditions import ConditionRatios, GuidanceDrop
 from omni.datamodules.dataset import AudioFn, ClipDataset, SampleSpec, collate
+from omni.generate.segments import MOTION_FRAMES
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +92,11 @@ class OmniDataModule(pl.LightningDataModule):
         pose_sigma: heatmap Gaussian width in pixels of the bucket resolution.
         cache_dir: feature cache folder (latents + audio features); None = decode raw video.
         cache_windows: windows per clip stored in the cache (training picks one per epoch).
+        motion_prob: per-sample probability of giving the model the `motion_frames` clean
+            frames before the window as motion frames, as generation does for every segment
+            after the first (set by the stage YAML; needs raw decode: with `cache_dir` it is
+            set to 0 with a warning).
+        motion_frames: frames before the window given as motion frames (generation: 5).
         demo_clips: clips of built-in demo data to generate when `manifests` is None.
     """
 
@@ -112,8 +123,18 @@ class OmniDataModule(pl.LightningDataModule):
         cache_dir: str | None = None,
         cache_windows: int = 4,
         demo_clips: int = 24,
+        motion_prob: float = 0.0,
+        motion_frames: int = MOTION_FRAMES,
     ) -> None:
         super().__init__()
+        if cache_dir is not None and motion_prob > 0:
+            log.warning(
+                "data.motion_prob %s ignored: the feature cache (data.cache_dir) stores no motion "
+                "frames, so this run trains without them; decode raw video (no cache_dir) to "
+                "train with motion frames",
+                motion_prob,
+            )
+            motion_prob = 0.0  # recorded as 0 in the hyperparameters, as trained
         self.save_hyperparameters(ignore=["ratios", "cfg_drop"])
         self.ratios = ratios or ConditionRatios(text=1.0)
         self.cfg_drop = cfg_drop
@@ -124,6 +145,8 @@ class OmniDataModule(pl.LightningDataModule):
             load=self.ratios.used(),
             audio_sr=audio_sr,
             pose_sigma=pose_sigma,
+            motion_prob=motion_prob,
+            motion_frames=motion_frames,
         )
         self.audio_fn: AudioFn | None = None
         """Per-frame audio features; set from the LightningModule's model (its `audio_encoder()`),
@@ -269,15 +292,17 @@ class OmniDataModule(pl.LightningDataModule):
 
     def _dataset(self, table: ClipTable, name: str) -> ClipDataset | CachedClipDataset:
         """The dataset of split `name` (train, val, test): cached for train/val when built;
-        test batches decode raw video and carry the driving waveform (`wave`)."""
+        test batches decode raw video and carry the driving waveform (`wave`), and no motion
+        frames (the test and predict loops generate each window from scratch)."""
         train = name == "train"
         if name in self._cached:
             cached = self._cached[name]
             return CachedClipDataset(
                 cached.dir, table, self.spec, self.ratios, self.hparams.seed, train, self.cfg_drop
             )
+        spec = self.spec if name != "test" else replace(self.spec, motion_prob=0.0)
         return ClipDataset(
-            table, self.spec, self.ratios, self.hparams.seed, train,
+            table, spec, self.ratios, self.hparams.seed, train,
             audio_fn=self.audio_fn, cfg_drop=self.cfg_drop, wave=name == "test",
         )  # fmt: skip
 

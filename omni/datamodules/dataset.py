@@ -1,9 +1,11 @@
 """One training sample from raw footage: a window of frames plus every condition it may use.
 
 A sample is a window of `num_frames` (1 + 4k) frames at the sampling rate, decoded by seeking to
-the window (omni.media), its audio on the video timeline turned into per-frame features, pose
-heatmaps rendered from the clip's stored keypoints, a reference frame from the same clip outside
-the window, the caption, and which conditions are active (`conditions.draw_active`).
+the window (omni.media), with the `motion_frames` frames just before it when the sample draws
+motion frames (decoded in the same seek; generation's previous-segment frames), its audio on the
+video timeline turned into per-frame features, pose heatmaps rendered from the clip's stored
+keypoints, a reference frame from the same clip outside the window, the caption, and which
+conditions are active (`conditions.draw_active`).
 
 Everything random about a sample (window, reference, condition draw, and the noise the trainer
 adds, via `key`) comes from (seed, epoch, index), so a sample is the same whichever worker or
@@ -31,6 +33,7 @@ from omni.datamodules.conditions import (
     draw_conditions,
 )
 from omni.datamodules.remote import local_path
+from omni.generate.segments import MOTION_FRAMES
 from omni.media import MediaError, read_audio, read_video
 
 log = logging.getLogger(__name__)
@@ -58,8 +61,19 @@ class SampleSpec:
     """Conditions whose inputs are loaded (a stage that never uses pose skips heatmaps)."""
     audio_sr: int = 16000
     pose_sigma: float = 2.0
+    motion_prob: float = 0.0
+    """Per-sample probability of drawing motion frames (0: samples carry no motion keys)."""
+    motion_frames: int = MOTION_FRAMES
+    """Clean frames just before the window given as motion frames (generation's count)."""
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.motion_prob <= 1.0:
+            raise ValueError(f"motion_prob must be a probability in [0, 1], got {self.motion_prob}")
+        if self.motion_frames < 1 or (self.motion_frames - 1) % 4:
+            raise ValueError(
+                f"motion_frames must be 1 + 4k (a causal VAE keeps the first frame alone), "
+                f"got {self.motion_frames}; generation uses {MOTION_FRAMES}"
+            )
         if self.num_frames < 1 or (self.num_frames - 1) % 4:
             raise ValueError(
                 f"num_frames must be 1 + 4k (a causal VAE keeps the first frame alone), "
@@ -154,12 +168,17 @@ class ClipDataset(Dataset):
         )
         eligible = self.table.eligible[index] & self._load
         active, dropped = draw_sample_conditions(self, eligible, rng)
+        motion = draw_motion(self, start, rng)
         fps = float(row["fps_t"])
         t0 = row["start_s"] + start / fps
         size = self.spec.buckets[row["bucket"]]
         path = local_path(row["path"])
+        m = self.spec.motion_frames if motion else 0
+        frames = self._frames(
+            path, row, row["start_s"] + (start - m) / fps, m + self.spec.num_frames, size
+        )
         sample = {
-            "video": self._frames(path, row, t0, self.spec.num_frames, size),
+            "video": frames[:, m:],
             "ref": self._frames(path, row, row["start_s"] + ref / fps, 1, size),
             "caption": row["caption"] if active[0] else "",
             "active": torch.from_numpy(active),
@@ -172,6 +191,10 @@ class ClipDataset(Dataset):
         }
         if self.train and self.cfg_drop is not None:
             sample["cfg_dropped"] = torch.from_numpy(dropped)
+        if self.spec.motion_prob > 0:  # zeros where the sample has none, so batches stack
+            shape = (3, self.spec.motion_frames, *size)
+            sample["motion"] = frames[:, :m] if motion else torch.zeros(shape)
+            sample["motion_active"] = motion
         if self.wave:
             sample["has_audio"] = row.get("has_audio") in (True, 1)  # False, None or NaN: no
             sample["wave"] = torch.from_numpy(self._wave(path, row, t0, sample["has_audio"]))
@@ -231,6 +254,18 @@ def draw_sample_conditions(
     if dataset.train:
         return draw_conditions(dataset.ratios, eligible, rng, dataset.cfg_drop)
     return eligible.copy(), np.zeros_like(eligible)
+
+
+def draw_motion(dataset, start: int, rng: np.random.Generator) -> bool:
+    """Whether a sample whose window starts at frame `start` gets motion frames: drawn with
+    `motion_prob` when training (always for validation and test samples with motion_prob > 0),
+    and only where the clip has `motion_frames` frames before the window. The draw comes after
+    the condition draw, so the other draws of a seed are the same with or without motion."""
+    prob = dataset.spec.motion_prob
+    if prob <= 0:
+        return False
+    wanted = bool(rng.random() < prob) if dataset.train else True
+    return wanted and start >= dataset.spec.motion_frames
 
 
 def fit_length(wave: np.ndarray, n: int) -> np.ndarray:
