@@ -44,9 +44,13 @@ def per_sample_mse(prediction: Tensor, target: Tensor) -> Tensor:
     return diff.flatten(1).mean(dim=1)
 
 
-def loss_by_mix(losses: Tensor, active: Tensor) -> dict[str, tuple[Tensor, int]]:
-    """Group per-sample losses (B,) by condition mix (active (B, 4) bool) -> {mix: (mean, n)}."""
-    names = [mix_name(row) for row in active.bool().cpu().numpy()]
+def loss_by_mix(
+    losses: Tensor, active: Tensor, motion: Tensor | None = None
+) -> dict[str, tuple[Tensor, int]]:
+    """Group per-sample losses (B,) by condition mix (active (B, 4) bool, motion (B,) bool or
+    None) -> {mix: (mean, n)}."""
+    flags = [False] * len(active) if motion is None else motion.bool().cpu().tolist()
+    names = [mix_name(row, m) for row, m in zip(active.bool().cpu().numpy(), flags, strict=True)]
     out = {}
     for name in sorted(set(names)):
         rows = torch.tensor([n == name for n in names], device=losses.device)

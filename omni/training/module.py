@@ -3,15 +3,20 @@
 One step: encode the window and its reference with the (frozen) VAE unless the batch comes from
 the feature cache; encode captions; draw each sample's noise and timestep from its `key`; run the
 MMDiT on x_t with the sample's condition masks; the loss is the velocity MSE on the noisy video
-tokens only (the reference tokens are clean context). Logged: `train/loss`, the loss per
-condition mix (`train/loss_mix/<mix>`), the mix fractions (`mix/<mix>`), the guidance drops
-(`cfg_drop/<condition>`), skipped clips.
+tokens only (the reference and motion tokens are clean context). Samples with motion frames
+(`motion_active`) run in their own forward pass with the VAE latents of those frames packed
+exactly as `OmniPipeline` packs a later segment's; the others run without motion tokens, as the
+first segment does (a present-but-masked motion latent would shift their RoPE time indices).
+Logged: `train/loss`, the loss per condition mix (`train/loss_mix/<mix>`, `+motion` for samples
+with motion frames), the mix fractions (`mix/<mix>`), the guidance drops (`cfg_drop/<condition>`),
+skipped clips.
 Validation runs with the EMA weights at fixed timesteps (`val/loss`, `val/loss_t<t>`).
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import fnmatch
 import logging
 from contextlib import nullcontext
@@ -129,6 +134,25 @@ class OmniModule(pl.LightningModule):
             active={name: active[:, i] for i, name in enumerate(CONDITIONS)},
         )
 
+    def passes(self, batch: dict, cond: Conditions) -> list[tuple[Tensor, Conditions]]:
+        """The forward passes of a batch: (rows (B,) bool, their Conditions) for the samples
+        without motion frames, and for those with them (`cond.motion` their VAE latents)."""
+        on = batch.get("motion_active")
+        b = len(batch["key"])
+        if on is None or not bool(on.any()):
+            return [(torch.ones(b, dtype=torch.bool, device=self.device), cond)]
+        on = on.bool().to(self.device)
+        with torch.no_grad():
+            motion = self.model.encode_video(batch["motion"][on])  # (B_on, C, M', h, w)
+        rows = select_rows(cond, on)
+        with_motion = dataclasses.replace(
+            rows, motion=motion, active={**rows.active, "motion": torch.ones_like(on[on])}
+        )
+        passes = [(on, with_motion)]
+        if not bool(on.all()):
+            passes.insert(0, (~on, select_rows(cond, ~on)))
+        return passes
+
     def _num_tokens(self, x0: Tensor) -> int:
         _, ph, pw = self.model.mmdit.config.patch_size
         return x0.shape[2] * (x0.shape[3] // ph) * (x0.shape[4] // pw)
@@ -142,8 +166,11 @@ class OmniModule(pl.LightningModule):
         if t is None:
             t = seeded_timesteps(keys, self.timesteps, self._num_tokens(x0), x0)
         path = sample_path(x0, noise, t)
-        velocity = self.model.mmdit(path.x_t, t, cond)  # noisy frames only: (B, C, F, h, w)
-        return per_sample_mse(velocity, path.target)
+        losses = torch.zeros(len(keys), device=x0.device)  # fp32, whatever the model's dtype
+        for rows, c in self.passes(batch, cond):
+            velocity = self.model.mmdit(path.x_t[rows], t[rows], c)  # noisy frames only
+            losses[rows] = per_sample_mse(velocity, path.target[rows])
+        return losses
 
     # -- training ------------------------------------------------------------------------------
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
@@ -151,7 +178,8 @@ class OmniModule(pl.LightningModule):
         loss = losses.mean()
         b = len(losses)
         self.log("train/loss", loss, prog_bar=True, batch_size=b)
-        for name, (value, n) in loss_by_mix(losses.detach(), batch["active"]).items():
+        motion = batch.get("motion_active")
+        for name, (value, n) in loss_by_mix(losses.detach(), batch["active"], motion).items():
             self.log(f"train/loss_mix/{name}", value, batch_size=n)
             self.log(f"mix/{name}", n / b, batch_size=b)
         if "cfg_dropped" in batch:  # share of the batch each guidance drop switched off
@@ -173,7 +201,10 @@ class OmniModule(pl.LightningModule):
             root = Path(self.trainer.log_dir or self.trainer.default_root_dir)
             self._mix_log = root / f"condition_mix_rank{self.global_rank}.csv"
             self._mix_log.parent.mkdir(parents=True, exist_ok=True)
-        counts = mix_counts(batch["active"].cpu().numpy())
+        motion = batch.get("motion_active")
+        counts = mix_counts(
+            batch["active"].cpu().numpy(), None if motion is None else motion.cpu().numpy()
+        )
         with self._mix_log.open("a", newline="") as f:
             mixes = ";".join(f"{k}={v}" for k, v in counts.items())
             ids = " ".join(map(str, batch["clip_id"]))
@@ -277,3 +308,13 @@ class OmniModule(pl.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         if "ema" in checkpoint:
             self.ema.load_state_dict(checkpoint["ema"])
+
+
+def select_rows(cond: Conditions, rows: Tensor) -> Conditions:
+    """The Conditions of the rows selected by `rows` (B,) bool (tensors and masks alike)."""
+    values = {
+        f.name: getattr(cond, f.name)[rows] if getattr(cond, f.name) is not None else None
+        for f in dataclasses.fields(cond)
+        if f.name != "active"
+    }
+    return Conditions(**values, active={k: v[rows] for k, v in cond.active.items()})
