@@ -56,7 +56,7 @@ class DemoConfig:
         """Training steps per stage, in order (each stage starts from the previous one)."""
         if self.quick:
             return {"text_ref": 10, "audio": 15, "pose": 5}
-        return {"text_ref": 200, "audio": 250, "pose": 50}
+        return {"text_ref": 280, "audio": 350, "pose": 70}
 
     def num_frames(self) -> int:
         """Frames per training window (and per generated segment)."""
