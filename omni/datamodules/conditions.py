@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, fields
+from typing import ClassVar
 
 import numpy as np
 
@@ -35,9 +36,30 @@ ELIGIBILITY_COLUMNS: dict[str, str] = {
 """Manifest column that decides whether a clip may use each condition."""
 
 
+class _PerCondition:
+    """A probability per condition (the dataclass fields, in `CONDITIONS` order)."""
+
+    _option: ClassVar[str]
+    """How the values are named in errors (the YAML key)."""
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(
+                    f"{self._option} for {f.name!r} must be a probability in [0, 1], got {value}"
+                )
+
+    def as_array(self) -> np.ndarray:
+        """(4,) probabilities in `CONDITIONS` order."""
+        return np.array([getattr(self, name) for name in CONDITIONS], dtype=np.float64)
+
+
 @dataclass(frozen=True)
-class ConditionRatios:
+class ConditionRatios(_PerCondition):
     """Per-sample probability that each condition is drawn (set per stage in its YAML)."""
+
+    _option: ClassVar[str] = "ratio"
 
     text: float = 0.0
     """Probability of keeping the caption (otherwise the null text)."""
@@ -48,14 +70,6 @@ class ConditionRatios:
     pose: float = 0.0
     """Probability of adding the pose-guider features (paper: 50% chosen among 20/50/80%)."""
 
-    def __post_init__(self) -> None:
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(
-                    f"ratio for {f.name!r} must be a probability in [0, 1], got {value}"
-                )
-
     @classmethod
     def from_dict(cls, ratios: dict[str, float]) -> ConditionRatios:
         unknown = sorted(set(ratios) - set(CONDITIONS))
@@ -65,10 +79,6 @@ class ConditionRatios:
             )
         return cls(**{k: float(v) for k, v in ratios.items()})
 
-    def as_array(self) -> np.ndarray:
-        """(4,) ratios in `CONDITIONS` order."""
-        return np.array([getattr(self, name) for name in CONDITIONS], dtype=np.float64)
-
     def used(self) -> tuple[str, ...]:
         """Conditions this stage can ever activate (ratio > 0 or implied by a stronger one)."""
         r = self.as_array()
@@ -77,9 +87,11 @@ class ConditionRatios:
 
 
 @dataclass(frozen=True)
-class GuidanceDrop:
+class GuidanceDrop(_PerCondition):
     """Per-sample probability of switching an active condition off after the closure rule, so
     the condition-dropped passes of classifier-free guidance are trained (set per stage)."""
+
+    _option: ClassVar[str] = "cfg_drop"
 
     text: float = 0.0
     """Probability of dropping an active caption (the sampler's text-off pass, reference on)."""
@@ -89,18 +101,6 @@ class GuidanceDrop:
     """Probability of dropping active audio (the sampler's audio-off pass)."""
     pose: float = 0.0
     """Probability of dropping active pose."""
-
-    def __post_init__(self) -> None:
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(
-                    f"cfg_drop for {f.name!r} must be a probability in [0, 1], got {value}"
-                )
-
-    def as_array(self) -> np.ndarray:
-        """(4,) drop probabilities in `CONDITIONS` order."""
-        return np.array([getattr(self, name) for name in CONDITIONS], dtype=np.float64)
 
 
 def close_downward(drawn: np.ndarray, eligible: np.ndarray) -> np.ndarray:
