@@ -16,20 +16,11 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from omni.evaluation.report import ROW_KEYS
+
 SUPPORTED_RESULTS = (1,)
 """metrics.json `results_version`s this view reads (tests check it against omni.evaluation)."""
-PER_VIDEO_KEYS = (
-    "frames",
-    "sync_c",
-    "sync_d",
-    "sync_offset",
-    "landmark_sync_corr",
-    "landmark_sync_conf",
-    "landmark_sync_dist",
-    "landmark_sync_offset",
-    "hkc",
-    "hkv",
-)
+PER_VIDEO_KEYS = tuple(k for k in ROW_KEYS if k != "audio")  # the report's numeric columns
 FRECHET = ("fid", "fvd")  # distances between sets: lower is better (no higher_is_better key)
 _NOT_PLOTTED = {"frames", "seconds", "height", "width", "audio"}
 

@@ -20,7 +20,7 @@ table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:
 th{background:#f3f3f3}td.l,th.l{text-align:left}.na{color:#999}.pair img{margin:2px}
 .pair{display:inline-block;margin:0 1.5em 1.5em 0;vertical-align:top}figure{display:inline-block}
 """
-_ROW_KEYS = [
+ROW_KEYS = [
     "frames",
     "audio",
     "sync_c",
@@ -97,7 +97,7 @@ def _bars(metrics: dict) -> str:
 
     videos = metrics["videos"]
     scored = [k for k in _plugin_keys(metrics) if k in metrics["metrics"]]  # ASE, plug-ins
-    candidates = [*_ROW_KEYS[2:], *scored]
+    candidates = [*ROW_KEYS[2:], *scored]
     keys = [k for k in candidates if any(_num(v.get("generated", {}).get(k)) for v in videos)]
     if not keys or not videos:
         return ""
@@ -151,13 +151,13 @@ def _plugin_keys(metrics: dict) -> list[str]:
     """Row keys beyond the built-in ones: ASE and plug-in scores."""
     return sorted(
         {k for v in metrics["videos"] for r in v.values() if isinstance(r, dict) for k in r}
-        - set(_ROW_KEYS)
+        - set(ROW_KEYS)
         - {"name", "path", "notes", "seconds", "height", "width"}
     )
 
 
 def _video_table(metrics: dict) -> str:
-    head = "".join(f"<th>{k}</th>" for k in _ROW_KEYS)
+    head = "".join(f"<th>{k}</th>" for k in ROW_KEYS)
     plugin = _plugin_keys(metrics)
     head += "".join(f"<th>{escape(k)}</th>" for k in plugin)
     rows = []
@@ -166,7 +166,7 @@ def _video_table(metrics: dict) -> str:
             row = video.get(side)
             if row is None:
                 continue
-            cells = "".join(f"<td>{_fmt(row.get(k))}</td>" for k in [*_ROW_KEYS, *plugin])
+            cells = "".join(f"<td>{_fmt(row.get(k))}</td>" for k in [*ROW_KEYS, *plugin])
             notes = escape("; ".join(row.get("notes", [])))
             rows.append(
                 f'<tr><td class="l">{escape(video["name"])}</td><td class="l">{side}</td>{cells}'
