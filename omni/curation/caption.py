@@ -398,7 +398,7 @@ def run_caption(m, out, config, version, trimmer, lookup, limit, dry_run, consol
     """Caption the pending rows of manifest `m` into `out`; (rows, summary counts) or None."""
     from rich.progress import Progress
 
-    from omni.curation.runner import _flush, clear_parts, load_parts
+    from omni.curation.runner import clear_parts, load_parts, write_part
     from omni.curation.score import merge_results
     from omni.manifest import write_manifest
 
@@ -422,7 +422,7 @@ def run_caption(m, out, config, version, trimmer, lookup, limit, dry_run, consol
         bar = progress.add_task("captioning", total=len(todo))
         for i in range(0, len(todo), chunk):
             part = todo[i : i + chunk]
-            _flush(out, caption_rows(part, m.resolve, config, version, trimmer, lookup))
+            write_part(out, caption_rows(part, m.resolve, config, version, trimmer, lookup))
             progress.advance(bar, len(part))
     results = load_parts(out)
     trimmed = int(results["caption_trimmed"].sum()) if not results.empty else 0

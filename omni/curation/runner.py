@@ -49,7 +49,8 @@ def load_parts(out: str | os.PathLike) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True).drop_duplicates("clip_id", keep="last")
 
 
-def _flush(out: str | os.PathLike, rows: list[dict]) -> None:
+def write_part(out: str | os.PathLike, rows: list[dict]) -> None:
+    """Write finished rows as one more part file next to `out`, atomically (`load_parts` reads them)."""
     folder = parts_dir(out)
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"part-{uuid.uuid4().hex}.parquet"
@@ -150,8 +151,8 @@ def run_rows(
             buffer.append(result)
             progress.advance(bar)
             if len(buffer) >= flush_every:
-                _flush(out, buffer)
+                write_part(out, buffer)
                 buffer = []
         if buffer:
-            _flush(out, buffer)
+            write_part(out, buffer)
     return load_parts(out)

@@ -209,11 +209,11 @@ def test_resume_skips_current_rows(manifest, tmp_path):
 
 
 def test_resume_uses_flushed_parts(manifest, tmp_path):
-    from omni.curation.runner import _flush, parts_dir
+    from omni.curation.runner import parts_dir, write_part
 
     out = tmp_path / "a.parquet"
     talk = read_manifest(manifest).df.set_index("source").loc["talk.mp4", "clip_id"]
-    _flush(out, [{"clip_id": talk, "caption": "from an earlier run", "caption_source": "sidecar",
+    write_part(out, [{"clip_id": talk, "caption": "from an earlier run", "caption_source": "sidecar",
                   "caption_version": "1/manifest,sidecar,template/t77", "caption_error": None,
                   "caption_trimmed": False}])  # fmt: skip
     output = _run(manifest, "-o", out)

@@ -150,7 +150,7 @@ def test_interrupted_score_resumes_to_the_same_manifest(raw, tmp_path, monkeypat
     )
     _run("score", tmp_path / "s.parquet", "--out", tmp_path / "full.parquet", "--scorers", FAST)
 
-    real_flush, calls = runner._flush, []
+    real_flush, calls = runner.write_part, []
 
     def dying_flush(out, rows):  # the process dies after the first part is on disk
         if calls:
@@ -158,7 +158,7 @@ def test_interrupted_score_resumes_to_the_same_manifest(raw, tmp_path, monkeypat
         calls.append(len(rows))
         real_flush(out, rows)
 
-    monkeypatch.setattr(runner, "_flush", dying_flush)
+    monkeypatch.setattr(runner, "write_part", dying_flush)
     monkeypatch.setattr(runner.run_rows, "__defaults__", (1, "local", 2, "scoring"))
     with pytest.raises(SystemError, match="killed"):
         CliRunner().invoke(
@@ -174,7 +174,7 @@ def test_interrupted_score_resumes_to_the_same_manifest(raw, tmp_path, monkeypat
             catch_exceptions=False,
         )
     assert len(list((tmp_path / "r.parquet.parts").glob("part-*.parquet"))) == 1
-    monkeypatch.setattr(runner, "_flush", real_flush)
+    monkeypatch.setattr(runner, "write_part", real_flush)
     output = _run(
         "score", tmp_path / "s.parquet", "--out", tmp_path / "r.parquet", "--scorers", FAST
     )
