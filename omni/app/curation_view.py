@@ -119,7 +119,7 @@ def _flag(df: pd.DataFrame, condition: str) -> pd.Series:
     column = f"eligible_{condition}"
     if column not in df:
         return pd.Series(False, index=df.index)
-    return df[column].fillna(False).astype(bool)
+    return df[column].astype("boolean").fillna(False).astype(bool)
 
 
 def summary(total: pd.DataFrame, shown: pd.DataFrame, root: str) -> str:

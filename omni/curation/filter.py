@@ -93,7 +93,7 @@ def apply_filter(df: pd.DataFrame, thresholds: Thresholds) -> pd.DataFrame:
     for condition, checks in _CHECKS.items():
         passed = previous.copy()
         if condition == "audio" and "has_audio" in df:
-            no_audio = ~df["has_audio"].fillna(False).astype(bool).to_numpy()
+            no_audio = ~df["has_audio"].astype("boolean").fillna(False).to_numpy(dtype=bool)
             for i in np.flatnonzero(no_audio & previous):
                 reasons[i].append("audio: no audio stream")
             passed &= ~no_audio
