@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from omni.manifest import Manifest, register_columns
 
-CACHE_STEP_VERSION = "1"
+CACHE_STEP_VERSION = "2"  # 2: the cache holds motion-frame latents
 register_columns(
     pa.field("cache_split", pa.string()),
     pa.field("cache_shard", pa.string()),

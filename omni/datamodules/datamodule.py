@@ -17,10 +17,11 @@ Batches (see `dataset.collate`) hold:
   (silence for clips without audio; zero-padded past F / fps seconds when rates differ) and
   `has_audio` (B,) bool;
 - `skipped` list[str]: clips that failed to decode and were replaced (for the trainer's log).
-With a feature cache (`cache_dir`), `latent` and `ref_latent` replace `video` and `ref`: the
-cache is built on first use with the LightningModule's VAE (`cache_encoder()`), each rank writing
-its share of the shards, and rebuilt only when the data, the VAE or the settings change. The
-cache stores no motion frames: a cached run trains without them (`motion_prob` set to 0).
+With a feature cache (`cache_dir`), `latent`, `ref_latent` and `motion_latent` (the motion
+frames' VAE latents) replace `video`, `ref` and `motion`: the cache is built on first use with
+the LightningModule's VAE (`cache_encoder()`), each rank writing its share of the shards, and
+rebuilt only when the data, the VAE or the settings change. Its windows and draws are the
+decoding run's (see omni.datamodules.cache), so a cached run trains on the same batches.
 """
 
 from __future__ import annotations
@@ -91,11 +92,11 @@ class OmniDataModule(pl.LightningDataModule):
         audio_sr: sample rate the audio is read at before feature extraction.
         pose_sigma: heatmap Gaussian width in pixels of the bucket resolution.
         cache_dir: feature cache folder (latents + audio features); None = decode raw video.
-        cache_windows: windows per clip stored in the cache (training picks one per epoch).
+        cache_windows: training windows per clip stored in the cache: the windows of the first
+            `cache_windows` epochs of a decoding run; later epochs reuse them in turn.
         motion_prob: per-sample probability of giving the model the `motion_frames` clean
             frames before the window as motion frames, as generation does for every segment
-            after the first (set by the stage YAML; needs raw decode: with `cache_dir` it is
-            set to 0 with a warning).
+            after the first (set by the stage YAML; the feature cache stores their latents).
         motion_frames: frames before the window given as motion frames (generation: 5).
         demo_clips: clips of built-in demo data to generate when `manifests` is None.
     """
@@ -127,14 +128,6 @@ class OmniDataModule(pl.LightningDataModule):
         motion_frames: int = MOTION_FRAMES,
     ) -> None:
         super().__init__()
-        if cache_dir is not None and motion_prob > 0:
-            log.warning(
-                "data.motion_prob %s ignored: the feature cache (data.cache_dir) stores no motion "
-                "frames, so this run trains without them; decode raw video (no cache_dir) to "
-                "train with motion frames",
-                motion_prob,
-            )
-            motion_prob = 0.0  # recorded as 0 in the hyperparameters, as trained
         self.save_hyperparameters(ignore=["ratios", "cfg_drop"])
         self.ratios = ratios or ConditionRatios(text=1.0)
         self.cfg_drop = cfg_drop
@@ -243,6 +236,7 @@ class OmniDataModule(pl.LightningDataModule):
             f"{self.hparams.cache_dir}/{name}", table, self.spec, encode, fingerprint,
             audio_fn=self.audio_fn, audio=self._audio_id(),
             windows_per_clip=self.hparams.cache_windows, seed=self.hparams.seed,
+            train=name == "train",
         )  # fmt: skip
 
     def _prepare_cache(self) -> None:

@@ -87,6 +87,12 @@ def default_audio_features() -> AudioFn:
     return audio_features
 
 
+def sample_rng(seed: int, epoch: int, index: int, attempt: int = 0) -> np.random.Generator:
+    """The generator of one draw of one sample: window, reference, conditions, motion, in order
+    (the feature cache replays it, so cached and decoded samples agree)."""
+    return np.random.default_rng([seed, epoch, index, attempt])
+
+
 def sample_key(seed: int, epoch: int, index: int, attempt: int = 0) -> int:
     """A 62-bit seed unique to one draw of one sample (the trainer seeds its noise with it)."""
     return int(np.random.default_rng([seed, epoch, index, attempt]).integers(2**62))
@@ -162,7 +168,7 @@ class ClipDataset(Dataset):
         """Decode one sample of clip `index` (raises on unreadable media)."""
         row = self._rows[index]
         epoch_key = epoch if self.train else VAL_EPOCH
-        rng = np.random.default_rng([self.seed, epoch_key, index, attempt])
+        rng = sample_rng(self.seed, epoch_key, index, attempt)
         start, ref = choose_window(
             row["n_frames"], self.spec.num_frames, rng if self.train else None
         )

@@ -136,14 +136,18 @@ class OmniModule(pl.LightningModule):
 
     def passes(self, batch: dict, cond: Conditions) -> list[tuple[Tensor, Conditions]]:
         """The forward passes of a batch: (rows (B,) bool, their Conditions) for the samples
-        without motion frames, and for those with them (`cond.motion` their VAE latents)."""
+        without motion frames, and for those with them (`cond.motion` their VAE latents, from
+        the feature cache's `motion_latent` or encoded from `motion`)."""
         on = batch.get("motion_active")
         b = len(batch["key"])
         if on is None or not bool(on.any()):
             return [(torch.ones(b, dtype=torch.bool, device=self.device), cond)]
         on = on.bool().to(self.device)
-        with torch.no_grad():
-            motion = self.model.encode_video(batch["motion"][on])  # (B_on, C, M', h, w)
+        if "motion_latent" in batch:  # from the feature cache
+            motion = batch["motion_latent"][on]  # (B_on, C, M', h, w)
+        else:
+            with torch.no_grad():
+                motion = self.model.encode_video(batch["motion"][on])  # (B_on, C, M', h, w)
         rows = select_rows(cond, on)
         with_motion = dataclasses.replace(
             rows, motion=motion, active={**rows.active, "motion": torch.ones_like(on[on])}

@@ -42,7 +42,9 @@ def test_cache_accounts_for_every_row_and_fit_reuses_it(probed, tmp_path):
     _run("cache", probed, "--out", out, "--cache-dir", cache, "--stage", "audio")
     df = read_manifest(out).df.set_index("source")
     assert len(df) == 5
-    assert set(df.loc[["a.mp4", "b.mp4", "c.mp4"], "cache_windows"]) == {4}  # tiny: 4 per clip
+    cached = df.loc[["a.mp4", "b.mp4", "c.mp4"]]
+    per_split = {"train": 4, "val": 1}  # tiny: 4 training windows, validation's fixed one
+    assert (cached["cache_windows"] == cached["cache_split"].map(per_split)).all()
     assert df.loc[["a.mp4", "b.mp4", "c.mp4"], "cache_error"].isna().all()
     assert df.loc["short.mp4", "cache_windows"] == 0
     assert "shorter than 9+1 frames" in df.loc["short.mp4", "cache_error"]
@@ -54,10 +56,18 @@ def test_cache_accounts_for_every_row_and_fit_reuses_it(probed, tmp_path):
     with safe_open(str(out.parent / row["cache_shard"]), "pt") as f:
         rows = json.loads(f.metadata()["rows"])
         slots = [r["slot"] for r in rows if r["error"] is None]
-        assert len(slots) == sum(df["cache_split"] == row["cache_split"]) * 4
+        assert (
+            len(slots)
+            == sum(df["cache_split"] == row["cache_split"]) * per_split[row["cache_split"]]
+        )
         latent = f.get_tensor(f"{slots[0]}.latent")
         assert latent.shape[1] == 9 and f.get_tensor(f"{slots[0]}.audio").shape[0] == 9
         assert latent.abs().sum() > 0
+        # windows with 5 frames before them carry those frames' latents (motion frames)
+        for r in rows:
+            if r["error"] is None:
+                assert r["motion"] == (r["start"] >= 5)
+                assert (f"{r['slot']}.motion_latent" in set(f.keys())) == r["motion"]
 
     # `omni fit` with the same options on the output manifest finds the cache complete
     shards = sorted(cache.glob("*/shard-*.safetensors"))
@@ -82,7 +92,7 @@ def test_interrupted_cache_resumes_and_other_settings_are_refused(probed, tmp_pa
     assert kept.stat().st_mtime_ns == stamp  # the finished split was not rebuilt
     cols = ["clip_id", "cache_split", "cache_shard", "cache_windows", "cache_error"]
     assert again[cols].equals(first[cols])
-    assert np.all(again["cache_version"] == "1")
+    assert np.all(again["cache_version"] == "2")
 
     # a cache folder made with other settings is a usage error naming the folder, exit 2
     output = _run(

@@ -1,3 +1,6 @@
+import json
+
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -71,8 +74,6 @@ def test_datamodule_trains_from_cache(grey_manifest, tmp_path):
 
 
 def test_cache_of_other_settings_is_refused(grey_manifest, tmp_path):
-    import pytest
-
     writer, table = _writer(grey_manifest, tmp_path / "cache", windows_per_clip=1, shard_size=8)
     writer.write(progress=False)
     writer.finish()
@@ -82,3 +83,72 @@ def test_cache_of_other_settings_is_refused(grey_manifest, tmp_path):
     assert not other.is_complete()
     with pytest.raises(ValueError, match=r"another data\.cache_dir"):
         other.write(progress=False)
+
+
+def _datamodule(manifest, cache_dir=None) -> OmniDataModule:
+    dm = OmniDataModule(
+        manifests=[str(manifest)], resolution=32, aspect_ratios=(1.5,), batch_size=2,
+        ratios=ConditionRatios(0.9, 0.7, 0.5), val_fraction=0.3, cache_dir=cache_dir,
+        cache_windows=2, motion_prob=0.5, seed=3,
+    )  # fmt: skip
+    dm.audio_fn = rms_per_frame
+    dm.encoder = (pool, "pool4")
+    dm.setup("fit")
+    return dm
+
+
+def _batches(loader, epoch):
+    loader.batch_sampler.set_epoch(epoch)
+    return list(loader)
+
+
+def _assert_same_batch(cached: dict, raw: dict) -> None:
+    """The cached batch is the decoded one with pixels replaced by their encodings."""
+    assert cached["clip_id"] == raw["clip_id"] and cached["caption"] == raw["caption"]
+    for key in ("active", "eligible", "key", "t0", "audio", "motion_active"):
+        assert torch.equal(cached[key], raw[key]), key
+    assert torch.allclose(cached["latent"], pool(raw["video"]), atol=1e-6)
+    assert torch.allclose(cached["ref_latent"], pool(raw["ref"]), atol=1e-6)
+    on = raw["motion_active"]
+    assert torch.allclose(cached["motion_latent"][on], pool(raw["motion"][on]), atol=1e-6)
+    assert not cached["motion_latent"][~on].any()
+
+
+def test_cached_and_decoded_runs_give_the_same_batches(grey_manifest, tmp_path):
+    """Same seed, motion frames on: every batch of the first cache_windows epochs and of
+    validation equals the decoding run's, motion-frame latents included."""
+    cached = _datamodule(grey_manifest, str(tmp_path / "c"))
+    raw = _datamodule(grey_manifest)
+    assert cached.spec.motion_prob == 0.5  # the cache no longer turns motion frames off
+    motion_rows = 0
+    for epoch in (0, 1):
+        pairs = zip(
+            _batches(cached.train_dataloader(), epoch),
+            _batches(raw.train_dataloader(), epoch),
+            strict=True,
+        )
+        for c, r in pairs:
+            assert "video" not in c and "motion" not in c
+            _assert_same_batch(c, r)
+            motion_rows += int(r["motion_active"].sum())
+    assert motion_rows > 0  # the comparison covered motion frames
+    val = list(zip(cached.val_dataloader(), raw.val_dataloader(), strict=True))
+    assert val
+    for c, r in val:
+        _assert_same_batch(c, r)
+    # epoch 2 reuses window 0 (the first epoch's windows) with the epoch's own draws
+    again = cached.train_dataloader().dataset
+    assert again[(0, 2)]["t0"] == again[(0, 0)]["t0"]
+    assert again[(0, 2)]["key"] != again[(0, 0)]["key"]
+
+
+def test_cache_of_an_older_format_is_refused_with_what_to_do(grey_manifest, tmp_path):
+    writer, table = _writer(grey_manifest, tmp_path / "cache", windows_per_clip=1, shard_size=8)
+    writer.write(progress=False)
+    writer.finish()
+    meta = json.loads((tmp_path / "cache" / "meta.json").read_text())
+    (tmp_path / "cache" / "meta.json").write_text(json.dumps({**meta, "version": 1}))
+    with pytest.raises(ValueError, match=r"format version 1.*re-run `omni curate cache`"):
+        CachedClipDataset(tmp_path / "cache", table, SPEC, ConditionRatios())
+    with pytest.raises(ValueError, match=r"format version 1.*re-run `omni curate cache`"):
+        writer.write(progress=False)
