@@ -9,8 +9,11 @@ conditions are active (`conditions.draw_active`).
 
 Everything random about a sample (window, reference, condition draw, and the noise the trainer
 adds, via `key`) comes from (seed, epoch, index), so a sample is the same whichever worker or
-rank loads it. A clip that fails to decode is replaced by the next clip of its bucket; the
-failure travels with the batch (`skipped`) so the trainer counts and logs it.
+rank loads it. A training clip that fails to decode is replaced by the next clip of its bucket;
+a validation or test clip is left out (a stand-in would be scored twice). Either way the failure
+travels with the batch (`skipped`) so the trainer counts and logs it; a sample none of whose
+attempts decoded is dropped by `collate`, and a batch left with no sample holds only `skipped`
+(`is_empty`), which the module steps over. Bad media never stops a run.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from omni.media import MediaError, read_audio, read_video
 log = logging.getLogger(__name__)
 
 MAX_FALLBACKS = 8
-"""How many other clips of the bucket a sample tries before giving up on a batch."""
+"""How many clips of its bucket a training sample tries before it is dropped from its batch."""
 
 WAVE_SR = 16000
 """Sample rate of the driving waveform in test and predict batches (`wave`), as the sync metrics
@@ -49,6 +52,9 @@ VAL_EPOCH = 2**31
 """Stands in for the epoch in validation samples' seeds, so they never change."""
 
 AudioFn = Callable[[np.ndarray, int, float, int], np.ndarray]
+
+FAILED = "failed"
+"""Key of the stand-in `ClipDataset` returns for a sample none of whose clips decoded."""
 
 
 @dataclass(frozen=True)
@@ -148,7 +154,8 @@ class ClipDataset(Dataset):
         skipped: list[str] = []
         group = self._groups[self._rows[index]["bucket"]]
         position = group.index(index)
-        for attempt in range(min(MAX_FALLBACKS, len(group))):
+        attempts = min(MAX_FALLBACKS, len(group)) if self.train else 1
+        for attempt in range(attempts):
             current = group[(position + attempt) % len(group)]
             try:
                 sample = self.load(current, epoch, attempt)
@@ -159,10 +166,14 @@ class ClipDataset(Dataset):
                 continue
             sample["skipped"] = skipped
             return sample
-        raise RuntimeError(
-            f"{len(skipped)} clips of one bucket failed in a row; the data is likely unreadable "
-            f"(first: {skipped[0]}). Check the manifest with `omni curate probe`."
-        )
+        if attempts > 1:
+            log.warning(
+                "dropping a sample from its batch: %d clips of its bucket failed in a row "
+                "(first: %s); check the manifest with `omni curate probe`",
+                attempts,
+                skipped[0],
+            )
+        return {FAILED: True, "skipped": skipped}
 
     def load(self, index: int, epoch: int = 0, attempt: int = 0) -> dict:
         """Decode one sample of clip `index` (raises on unreadable media)."""
@@ -284,10 +295,14 @@ def fit_length(wave: np.ndarray, n: int) -> np.ndarray:
 def collate(samples: Sequence[dict]) -> dict:
     """Stack tensors; captions and clip ids stay lists; skipped-clip notes are concatenated.
 
-    Waveforms of windows of different lengths (clips at their own frame rates) are zero-padded
-    to the longest; the window is the first F / fps seconds of each.
+    Samples that failed to decode are left out; if none is left the batch is `{"skipped":
+    [...]}` alone (see `is_empty`). Waveforms of windows of different lengths (clips at their own
+    frame rates) are zero-padded to the longest; the window is the first F / fps seconds of each.
     """
     skipped = [note for s in samples for note in s.get("skipped", [])]
+    samples = [s for s in samples if not s.get(FAILED)]
+    if not samples:
+        return {"skipped": skipped}
     if "wave" in samples[0]:
         longest = max(len(s["wave"]) for s in samples)
         samples = [
@@ -297,3 +312,8 @@ def collate(samples: Sequence[dict]) -> dict:
     batch = default_collate([{k: v for k, v in s.items() if k != "skipped"} for s in samples])
     batch["skipped"] = skipped
     return batch
+
+
+def is_empty(batch: dict) -> bool:
+    """Whether every sample of a collated batch failed to decode (it holds only `skipped`)."""
+    return "key" not in batch

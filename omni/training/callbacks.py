@@ -29,7 +29,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 
 from omni.datamodules.conditions import mix_name
-from omni.datamodules.dataset import WAVE_SR
+from omni.datamodules.dataset import WAVE_SR, is_empty
 from omni.provenance import ProvenanceRecord, file_sha256, write_marked_video
 
 log = logging.getLogger(__name__)
@@ -107,14 +107,13 @@ class SampleVideos(Callback):
         self._sample(trainer, module, step)
 
     def _fixed_batch(self, trainer: pl.Trainer) -> dict | None:
+        """The first validation batch with a decodable clip (None: no such batch)."""
         if self._batch is None:
             loader = trainer.datamodule.val_dataloader() if trainer.datamodule else None
-            if not loader:
-                return None
-            batch = next(iter(loader))
+            batch = next((b for b in loader or [] if not is_empty(b)), {})
             n = self.num_samples
             self._batch = {k: v[:n] if hasattr(v, "__getitem__") else v for k, v in batch.items()}
-        return self._batch
+        return self._batch or None
 
     @rank_zero_only
     def _sample(self, trainer: pl.Trainer, module, step: int) -> None:
@@ -168,6 +167,8 @@ class PredictionVideos(BasePredictionWriter):
     def write_on_batch_end(
         self, trainer, module, prediction, batch_indices, batch, batch_idx, dataloader_idx
     ) -> None:
+        if not prediction["clip_id"]:  # every clip of the batch failed to decode
+            return
         root = Path(
             self.out_dir or Path(trainer.log_dir or trainer.default_root_dir) / "predictions"
         )

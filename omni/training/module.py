@@ -9,7 +9,9 @@ exactly as `OmniPipeline` packs a later segment's; the others run without motion
 first segment does (a present-but-masked motion latent would shift their RoPE time indices).
 Logged: `train/loss`, the loss per condition mix (`train/loss_mix/<mix>`, `+motion` for samples
 with motion frames), the mix fractions (`mix/<mix>`), the guidance drops (`cfg_drop/<condition>`),
-skipped clips.
+skipped clips (`data/skipped`, `val/skipped`: clips that failed to decode, each also logged with
+its reason). A batch whose every clip failed is stepped over; a validation whose every clip
+failed logs no loss and warns instead.
 Validation runs with the EMA weights at fixed timesteps (`val/loss`, `val/loss_t<t>`).
 """
 
@@ -28,6 +30,7 @@ import torch
 from torch import Tensor
 
 from omni.datamodules.conditions import CONDITIONS, mix_counts
+from omni.datamodules.dataset import is_empty
 from omni.model.conditions import Conditions
 from omni.model.flow import TimestepSampler, sample_path
 from omni.model.sampler import FlowSampler, GuidanceTerm
@@ -177,7 +180,28 @@ class OmniModule(pl.LightningModule):
         return losses
 
     # -- training ------------------------------------------------------------------------------
-    def training_step(self, batch: dict, batch_idx: int) -> Tensor:
+    def _count_skipped(self, batch: dict, key: str) -> None:
+        """Log how many clips of the batch failed to decode (summed per epoch), with reasons."""
+        notes = batch.get("skipped", [])
+        size = max(1, len(batch.get("key", ())))
+        sync = key.startswith("val/")
+        self.log(key, float(len(notes)), reduce_fx="sum", batch_size=size, sync_dist=sync)
+        for note in notes:
+            log.warning("clip skipped (decode failed): %s", note)
+
+    def _skip_empty_step(self) -> Tensor | None:
+        """The training step of a batch none of whose clips decoded: skipped on one process;
+        with several, a zero loss over the trainable weights, so every rank still joins the
+        gradient all-reduce (this rank adds zero gradients)."""
+        log.warning("training batch skipped: none of its clips could be decoded")
+        if self.trainer.world_size == 1:
+            return None
+        return sum(p.sum() * 0.0 for p in self.model.parameters() if p.requires_grad)
+
+    def training_step(self, batch: dict, batch_idx: int) -> Tensor | None:
+        if is_empty(batch):
+            self._count_skipped(batch, "data/skipped")
+            return self._skip_empty_step()
         losses = self.losses(batch)
         loss = losses.mean()
         b = len(losses)
@@ -190,11 +214,7 @@ class OmniModule(pl.LightningModule):
             dropped = batch["cfg_dropped"].float().mean(0)
             for i, name in enumerate(CONDITIONS):
                 self.log(f"cfg_drop/{name}", dropped[i], batch_size=b)
-        self.log(
-            "data/skipped", float(len(batch.get("skipped", []))), reduce_fx="sum", batch_size=b
-        )
-        for note in batch.get("skipped", []):
-            log.warning("clip skipped (decode failed): %s", note)
+        self._count_skipped(batch, "data/skipped")
         self._record_mix(batch)
         return loss
 
@@ -245,21 +265,42 @@ class OmniModule(pl.LightningModule):
 
     def on_validation_epoch_start(self) -> None:
         self._ema_on()
+        self._val_count = {"decoded": 0, "skipped": 0, "first": ""}
 
     def on_validation_epoch_end(self) -> None:
         self._ema_off()
+        count = self._val_count
+        if count["decoded"] == 0 and count["skipped"] > 0:
+            log.warning(
+                "validation skipped: none of the %d validation clips could be decoded (first: "
+                "%s); no val/loss this time, training goes on. Check the validation manifest "
+                "with `omni curate probe` or set data.val_manifests.",
+                count["skipped"],
+                count["first"],
+            )
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
+        self._count_skipped(batch, "val/skipped")
+        count, notes = self._val_count, batch.get("skipped", [])
+        count["skipped"] += len(notes)
+        count["first"] = count["first"] or (notes[0] if notes else "")
+        if is_empty(batch):
+            if self.trainer.world_size > 1:  # every rank logs the same keys; weight 0 here
+                self._log_val(torch.zeros(len(self.hparams.val_timesteps), device=self.device), 0)
+            return
         b = len(batch["key"])
+        count["decoded"] += b
         values = []
         for t_value in self.hparams.val_timesteps:
             t = torch.full((b,), float(t_value), device=self.device)
-            loss = self.losses(batch, t).mean()
-            values.append(loss)
+            values.append(self.losses(batch, t).mean())
+        self._log_val(torch.stack(values), b)
+
+    def _log_val(self, losses: Tensor, b: int) -> None:
+        """Log the loss at each validation timestep and their mean, weighted by `b` samples."""
+        for t_value, loss in zip(self.hparams.val_timesteps, losses, strict=True):
             self.log(f"val/loss_t{t_value:g}", loss, sync_dist=True, batch_size=b)
-        self.log(
-            "val/loss", torch.stack(values).mean(), sync_dist=True, prog_bar=True, batch_size=b
-        )
+        self.log("val/loss", losses.mean(), sync_dist=True, prog_bar=True, batch_size=b)
 
     def on_test_epoch_start(self) -> None:
         self._ema_on()
@@ -267,6 +308,10 @@ class OmniModule(pl.LightningModule):
             self.test_hook.on_test_start(self)
 
     def test_step(self, batch: dict, batch_idx: int) -> Any:
+        for note in batch.get("skipped", []):
+            log.warning("test clip skipped (decode failed): %s", note)
+        if is_empty(batch):
+            return None
         if self.test_hook is not None:
             return self.test_hook.test_step(self, batch, batch_idx)
         self._fixed_t_losses(batch, "test")
@@ -302,6 +347,10 @@ class OmniModule(pl.LightningModule):
         return getattr(self, "_ema_ctx", None) is None
 
     def predict_step(self, batch: dict, batch_idx: int) -> dict:
+        for note in batch.get("skipped", []):
+            log.warning("clip skipped (decode failed): %s", note)
+        if is_empty(batch):
+            return {"clip_id": [], "video": torch.zeros(0)}
         return {"clip_id": batch["clip_id"], "video": self.sample(batch).cpu()}
 
     # -- checkpoints ---------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from datamodules.grey_clips import rms_per_frame
 from omni.datamodules.buckets import make_buckets
 from omni.datamodules.clips import ClipTable, load_clips
 from omni.datamodules.conditions import ConditionRatios, GuidanceDrop
-from omni.datamodules.dataset import ClipDataset, SampleSpec, collate
+from omni.datamodules.dataset import ClipDataset, SampleSpec, collate, is_empty
 from omni.manifest import read_manifest, register_columns, write_manifest
 from omni.media import probe, read_video
 from omni.pose import NUM_KEYPOINTS, Keypoints, save_keypoints
@@ -94,6 +94,29 @@ def test_unreadable_clip_is_replaced_and_reported(grey_manifest, tmp_path):
     assert batch["video"].shape == (2, 3, 9, 32, 48)
     assert batch["active"].dtype == torch.bool and batch["active"].shape == (2, 4)
     assert batch["skipped"] == sample["skipped"]
+
+
+def test_unreadable_validation_clip_is_left_out_not_replaced(grey_manifest, tmp_path):
+    """Validation never scores a stand-in twice: a clip that fails is dropped from its batch with
+    its reason; a bucket whose clips all fail gives a batch of reasons only, and no error."""
+    ds = _dataset(grey_manifest, train=False)
+    ds._rows[0] = {**ds._rows[0], "path": str(tmp_path / "gone.mp4")}
+    batch = collate([ds[(0, 0)], ds[(1, 0)]])
+    assert batch["clip_id"] == ["c1"] and batch["video"].shape[0] == 1
+    assert len(batch["skipped"]) == 1 and batch["skipped"][0].startswith("c0: ")
+    for i in range(4):
+        ds._rows[i] = {**ds._rows[i], "path": str(tmp_path / "gone.mp4")}
+    empty = collate([ds[(i, 0)] for i in range(4)])
+    assert is_empty(empty) and set(empty) == {"skipped"}
+    assert [n.split(":")[0] for n in empty["skipped"]] == ["c0", "c1", "c2", "c3"]
+
+
+def test_training_bucket_that_never_decodes_is_dropped_not_raised(grey_manifest, tmp_path):
+    ds = _dataset(grey_manifest)
+    for i in range(4):
+        ds._rows[i] = {**ds._rows[i], "path": str(tmp_path / "gone.mp4")}
+    batch = collate([ds[(0, 0)], ds[(1, 0)]])
+    assert is_empty(batch) and len(batch["skipped"]) == 8  # 4 attempts per sample, all counted
 
 
 def test_num_frames_must_be_one_plus_4k():

@@ -9,6 +9,7 @@ from lightning.pytorch.callbacks import Callback
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from omni.cli import main
+from omni.manifest import read_manifest, write_manifest
 from omni.media import probe
 from omni.provenance import file_sha256, verify
 from omni.training.callbacks import SampleVideos
@@ -197,3 +198,23 @@ def test_vae_stage_trains_and_feeds_the_diffusion_stage(train_manifest, tmp_path
         torch.equal(v, ckpt["ema"]["shadow"][k.removeprefix("model.vae.")])
         for k, v in vae_weights.items()
     )  # the VAE stage's EMA weights, frozen through the diffusion stage
+
+
+def test_unreadable_validation_set_is_skipped_with_a_warning_and_training_goes_on(
+    train_manifest, broken_manifest, tmp_path, caplog
+):
+    """Validation clips that are all broken files (status ok): each is skipped with its reason
+    and counted, validation is skipped with a warning, and training runs to the end."""
+    rows = read_manifest(broken_manifest).df
+    bad_only = rows[rows["source"] == "bad.mp4"]
+    val = write_manifest(bad_only, Path(broken_manifest).parent / "val_bad.parquet")
+    args = fit_args(train_manifest, tmp_path, 3, "--trainer.val_check_interval", "2")
+    args += ["--data.val_manifests", f"[{val}]"]
+    build_cli("fit", "audio", "tiny", args)
+    ckpt = torch.load(next(tmp_path.glob("version_*/checkpoints/last.ckpt")), weights_only=True)
+    assert ckpt["global_step"] == 3  # training went on past the validation at step 2
+    metrics = _metrics(tmp_path)
+    assert "val/loss" not in metrics.columns or metrics["val/loss"].isna().all()
+    assert metrics["val/skipped"].dropna().sum() >= len(bad_only)  # each broken clip counted
+    assert "validation skipped: none of the" in caplog.text
+    assert "skipping clip c00" in caplog.text  # with its reason
