@@ -15,7 +15,8 @@ Batches (see `dataset.collate`) hold:
   `key` (B,) int64 noise seeds; `fps` (B,) the window's frame rate;
 - test and predict batches also `wave` (B, N) float32: the window's driving audio at 16 kHz
   (silence for clips without audio; zero-padded past F / fps seconds when rates differ) and
-  `has_audio` (B,) bool;
+  `has_audio` (B,) bool; with pose loaded, `kp_xy` (B, F, K, 2) and `kp_conf` (B, F, K), the
+  window's keypoints in its crop (zeros where pose is off); their windows are `test_frames` long;
 - `skipped` list[str]: clips that failed to decode and were replaced (for the trainer's log).
 With a feature cache (`cache_dir`), `latent`, `ref_latent` and `motion_latent` (the motion
 frames' VAE latents) replace `video`, `ref` and `motion`: the cache is built on first use with
@@ -98,6 +99,9 @@ class OmniDataModule(pl.LightningDataModule):
             frames before the window as motion frames, as generation does for every segment
             after the first (set by the stage YAML; the feature cache stores their latents).
         motion_frames: frames before the window given as motion frames (generation: 5).
+        test_frames: frames per test / predict window, 1 + 4k (None = `num_frames`). `omni test
+            --ckpt` generates each window as `omni generate` would, so a window longer than
+            `num_frames` is generated as several segments chained by motion frames.
         demo_clips: clips of built-in demo data to generate when `manifests` is None.
     """
 
@@ -126,6 +130,7 @@ class OmniDataModule(pl.LightningDataModule):
         demo_clips: int = 24,
         motion_prob: float = 0.0,
         motion_frames: int = MOTION_FRAMES,
+        test_frames: int | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["ratios", "cfg_drop"])
@@ -171,16 +176,17 @@ class OmniDataModule(pl.LightningDataModule):
             str(demo_manifest(self.hparams.demo_clips, self.hparams.resolution, self.hparams.seed))
         ]
 
-    def _load(self, manifests: list[str]) -> ClipTable:
+    def _load(self, manifests: list[str], num_frames: int | None = None) -> ClipTable:
         hp = self.hparams
+        num_frames = num_frames or hp.num_frames
         table = load_clips(
-            manifests, hp.num_frames, hp.fps, self.buckets, hp.missing_eligibility,
+            manifests, num_frames, hp.fps, self.buckets, hp.missing_eligibility,
             hp.keypoints_column,
         )  # fmt: skip
         if not len(table):
             raise ValueError(
                 f"no clip can be sampled from {manifests}: {table.summary()}. Expected rows "
-                f"with status=ok at least {hp.num_frames + 1} frames long at the sampling fps."
+                f"with status=ok at least {num_frames + 1} frames long at the sampling fps."
             )
         log.info("data: %s", table.summary())
         return table
@@ -212,7 +218,15 @@ class OmniDataModule(pl.LightningDataModule):
                 "the test and predict loops read data.test_manifests; expected a list of "
                 "manifests, got none"
             )
-        self.test_table = self._load(list(self.hparams.test_manifests))
+        self.test_table = self._load(
+            list(self.hparams.test_manifests), self._test_spec().num_frames
+        )
+
+    def _test_spec(self) -> SampleSpec:
+        """Test and predict windows: `test_frames` long, no motion frames (generation makes
+        its own)."""
+        frames = self.hparams.test_frames or self.hparams.num_frames
+        return replace(self.spec, num_frames=frames, motion_prob=0.0)
 
     # -- cache -----------------------------------------------------------------------------
     def _audio_id(self) -> str:
@@ -286,15 +300,15 @@ class OmniDataModule(pl.LightningDataModule):
 
     def _dataset(self, table: ClipTable, name: str) -> ClipDataset | CachedClipDataset:
         """The dataset of split `name` (train, val, test): cached for train/val when built;
-        test batches decode raw video and carry the driving waveform (`wave`), and no motion
-        frames (the test and predict loops generate each window from scratch)."""
+        test batches decode raw `test_frames` windows and carry the driving waveform (`wave`),
+        and no motion frames (generation chains its own segments)."""
         train = name == "train"
         if name in self._cached:
             cached = self._cached[name]
             return CachedClipDataset(
                 cached.dir, table, self.spec, self.ratios, self.hparams.seed, train, self.cfg_drop
             )
-        spec = self.spec if name != "test" else replace(self.spec, motion_prob=0.0)
+        spec = self.spec if name != "test" else self._test_spec()
         return ClipDataset(
             table, spec, self.ratios, self.hparams.seed, train,
             audio_fn=self.audio_fn, cfg_drop=self.cfg_drop, wave=name == "test",

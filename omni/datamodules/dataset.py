@@ -219,6 +219,8 @@ class ClipDataset(Dataset):
             sample["audio"] = self._audio(path, row, t0, bool(eligible[2]))
         if "pose" in self.spec.load:
             sample["pose"] = self._pose(row, t0, size, bool(active[3]))
+            if self.wave:  # test batches: the keypoints themselves, to drive OmniPipeline
+                sample.update(self._keypoints(row, t0, size, bool(active[3])))
         return sample
 
     def _frames(
@@ -254,6 +256,22 @@ class ClipDataset(Dataset):
         if features.shape[0] != n:
             raise ValueError(f"audio features have {features.shape[0]} frames, expected {n}")
         return torch.from_numpy(features)
+
+    def _keypoints(
+        self, row: dict, t0: float, size: tuple[int, int], active: bool
+    ) -> dict[str, torch.Tensor]:
+        """`kp_xy` (F, K, 2), `kp_conf` (F, K) of the window in its crop (zeros: pose off)."""
+        from omni.datamodules.pose import window_keypoints
+        from omni.pose import NUM_KEYPOINTS
+
+        n = self.spec.num_frames
+        if not active:
+            return {
+                "kp_xy": torch.zeros(n, NUM_KEYPOINTS, 2),
+                "kp_conf": torch.zeros(n, NUM_KEYPOINTS),
+            }
+        kp = window_keypoints(row, t0, n, size)
+        return {"kp_xy": torch.from_numpy(kp.xy), "kp_conf": torch.from_numpy(kp.conf)}
 
     def _pose(self, row: dict, t0: float, size: tuple[int, int], active: bool) -> torch.Tensor:
         from omni.datamodules.pose import window_heatmaps

@@ -23,6 +23,13 @@ _PATH = click.Path(path_type=Path)
 @click.option("--preset", default="tiny", show_default=True, help="Size preset for --ckpt.")
 @click.option("--steps", type=int, help="Sampler steps for --ckpt (default 30, as omni generate).")
 @click.option(
+    "--frames",
+    type=int,
+    help="Frames generated per test clip for --ckpt, 1 + 4k (default: the model's training "
+    "window, one segment); longer windows are generated as omni generate makes long videos, in "
+    "segments chained by motion frames.",
+)
+@click.option(
     "--cfg-text", type=float, help="Text guidance scale at the first step for --ckpt (default 2)."
 )
 @click.option(
@@ -78,6 +85,7 @@ def test(
     stage: str,
     preset: str,
     steps: int | None,
+    frames: int | None,
     cfg_text: float | None,
     cfg_audio: float | None,
     out: Path,
@@ -115,7 +123,9 @@ def test(
             f"unknown options {' '.join(lightning_args)} (only --ckpt passes "
             "options on to LightningCLI)"
         )
-    sampling = {"--steps": steps, "--cfg-text": cfg_text, "--cfg-audio": cfg_audio}
+    sampling = {
+        "--steps": steps, "--frames": frames, "--cfg-text": cfg_text, "--cfg-audio": cfg_audio
+    }  # fmt: skip
     if ckpt is None and any(v is not None for v in sampling.values()):
         given = " ".join(k for k, v in sampling.items() if v is not None)
         raise click.UsageError(f"{given}: sampling options apply to --ckpt only")
@@ -151,6 +161,8 @@ def test(
         if ckpt is not None:
             from omni.evaluation.lightning import evaluate_checkpoint, sampling_defaults
 
+            if frames is not None:
+                lightning_args = (*lightning_args, "--data.test_frames", str(frames))
             metrics = evaluate_checkpoint(
                 ckpt, data, out, options, stage, preset, lightning_args,
                 sampling_defaults(steps, cfg_text, cfg_audio),

@@ -179,3 +179,11 @@ def test_pose_heatmaps_follow_keypoints_through_crop(grey_manifest, tmp_path):
     assert np.abs(cols - expected).max() <= 1
     assert nose.amax() == pytest.approx(1.0, abs=0.05)
     assert heat[1:].abs().sum() == 0  # no other joint
+    # test batches also carry the keypoints themselves (to drive OmniPipeline), in the crop
+    test = ClipDataset(table, spec, ConditionRatios(pose=1.0), train=False, wave=True,
+                       audio_fn=rms_per_frame)  # fmt: skip
+    window = test.load(0)
+    first = _frame_index(window["video"])[0]
+    assert window["kp_xy"].shape == (9, NUM_KEYPOINTS, 2) and window["kp_conf"][:, 0].eq(1).all()
+    x = (0.1 + 0.02 * (first + np.arange(9)) + 1 / 6) * 48 - 8  # crop pixels
+    assert np.allclose(window["kp_xy"][:, 0, 0].numpy() * 32, x, atol=0.05)
