@@ -77,6 +77,7 @@ class Keypoints:
 
 class PoseEstimator:
     """mediapipe Pose (model_complexity=1) + Hands in video mode; create one per process and reuse.
+    Their graphs run on the calling thread (`omni.mpgraph`).
 
     Hands run only on frames where pose sees a wrist (hands are then tracked between frames), which
     keeps head-and-shoulder footage cheap. Each hand is attached to the nearer body wrist;
@@ -87,14 +88,16 @@ class PoseEstimator:
     def __init__(self, hands: bool = True, min_confidence: float = 0.5) -> None:
         import mediapipe as mp
 
-        self._pose = mp.solutions.pose.Pose(
+        from omni.mpgraph import on_calling_thread
+
+        self._pose = on_calling_thread(mp.solutions.pose.Pose)(
             static_image_mode=False,
             model_complexity=1,
             min_detection_confidence=min_confidence,
             min_tracking_confidence=min_confidence,
         )
         self._hands = (
-            mp.solutions.hands.Hands(
+            on_calling_thread(mp.solutions.hands.Hands)(
                 static_image_mode=False,
                 max_num_hands=2,
                 model_complexity=1,

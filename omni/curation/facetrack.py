@@ -57,29 +57,38 @@ class FaceTrack:
 
 
 class FaceTracker:
-    """Holds the mediapipe graphs (create once per process); `__call__(frames) -> FaceTrack`."""
+    """Holds the mediapipe graphs (create once per process, track one clip at a time);
+    `__call__(frames) -> FaceTrack`."""
 
     def __init__(
         self, detect_every: int = 1, crop_size: int = 256, min_confidence: float = 0.5
     ) -> None:
         import mediapipe as mp
 
+        from omni.mpgraph import on_calling_thread
+
         if detect_every < 1:
             raise ValueError(f"detect_every must be >= 1, got {detect_every}")
         self.detect_every = detect_every
         self.crop_size = crop_size
-        self._far = mp.solutions.face_detection.FaceDetection(
-            model_selection=1, min_detection_confidence=min_confidence
+        detection = on_calling_thread(mp.solutions.face_detection.FaceDetection)
+        self._far = detection(model_selection=1, min_detection_confidence=min_confidence)
+        self._near = detection(model_selection=0, min_detection_confidence=min_confidence)
+        # one mesh graph for every clip (a new graph costs ~20 ms to build and start); a blank
+        # crop after each clip drops its tracked face, so a clip's landmarks equal those of a
+        # fresh graph (tests/curation/test_threads.py)
+        self._mesh = on_calling_thread(mp.solutions.face_mesh.FaceMesh)(
+            static_image_mode=False, max_num_faces=1, min_detection_confidence=0.3
         )
-        self._near = mp.solutions.face_detection.FaceDetection(
-            model_selection=0, min_detection_confidence=min_confidence
-        )
-        self._mp = mp
-        self._min_confidence = min_confidence
 
     def close(self) -> None:
         self._far.close()
         self._near.close()
+        self._mesh.close()
+
+    def _forget(self) -> None:
+        """Drop the mesh's tracked face: the next crop starts with a detection, as on a new graph."""
+        self._mesh.process(np.zeros((self.crop_size, self.crop_size, 3), np.uint8))
 
     def _detect(self, frame: np.ndarray) -> list[tuple[float, np.ndarray]]:
         result = self._far.process(frame)
@@ -110,10 +119,7 @@ class FaceTracker:
             raise ValueError(f"mesh_every must be >= 1, got {mesh_every}")
         height = width = 0
         count, score, box, landmarks = [], [], [], []
-        # a fresh mesh graph per clip: its tracking state must not leak from the previous clip
-        mesh = self._mp.solutions.face_mesh.FaceMesh(
-            static_image_mode=False, max_num_faces=1, min_detection_confidence=0.3
-        )
+        mesh = self._mesh
         held: tuple[int, float] = (0, 0.0)
         current = None  # the main face's box, None until found / after the mesh lost it
         try:
@@ -146,7 +152,7 @@ class FaceTracker:
                     continue
                 landmarks[t] = points
         finally:
-            mesh.close()
+            self._forget()  # its tracking state must not leak into the next clip
         n = len(count)
         count = np.asarray(count, np.int64)
         score = np.asarray(score, np.float32)

@@ -1,0 +1,67 @@
+"""Curation's mediapipe graphs: run on the calling thread, reused across clips, same results."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from omni.curation.facetrack import FaceTracker
+from omni.media import read_video
+
+
+def _threads() -> int:
+    return len(os.listdir("/proc/self/task"))
+
+
+def _pose_landmarks(solution, frames: np.ndarray) -> np.ndarray:
+    out = []
+    for frame in frames:
+        body = solution.process(frame).pose_landmarks
+        out.append([(p.x, p.y, p.z, p.visibility) for p in body.landmark])
+    return np.asarray(out)
+
+
+def test_graphs_on_the_calling_thread_give_the_same_landmarks(footage):
+    import mediapipe as mp
+
+    from omni.mpgraph import on_calling_thread
+
+    frames = read_video(footage("s13.mp4"), 0.0, 0.4, 25.0, size=(426, 640)).frames
+    options = dict(static_image_mode=False, model_complexity=1)
+    with mp.solutions.pose.Pose(**options) as pooled:
+        want = _pose_landmarks(pooled, frames)
+    before = _threads()
+    solution = on_calling_thread(mp.solutions.pose.Pose)(**options)
+    try:
+        got = _pose_landmarks(solution, frames)
+        assert _threads() == before  # no executor pool of its own
+    finally:
+        solution.close()
+    assert isinstance(solution, mp.solutions.pose.Pose)
+    assert np.array_equal(got, want)
+    assert on_calling_thread(mp.solutions.pose.Pose) is type(solution)  # one class per solution
+
+
+def test_a_reused_face_tracker_forgets_the_previous_clip(footage):
+    # one mesh graph serves every clip: a clip's track must not depend on the clip before it
+    clips = [
+        read_video(footage(name), 0.0, 0.8, 25.0, size=size).frames
+        for name, size in (("talk_news_b.mp4", None), ("s13.mp4", (426, 640)))
+    ]
+    fresh = []
+    for frames in clips:
+        tracker = FaceTracker(detect_every=10)
+        fresh.append(tracker(frames, mesh_every=5))
+        tracker.close()
+    reused = FaceTracker(detect_every=10)
+    try:
+        for order in ((0, 1), (1, 0), (1, 1)):
+            for i in order:
+                track = reused(clips[i], mesh_every=5)
+                assert np.array_equal(track.landmarks, fresh[i].landmarks, equal_nan=True)
+                assert np.array_equal(track.box, fresh[i].box, equal_nan=True)
+                assert np.array_equal(track.count, fresh[i].count)
+    finally:
+        reused.close()
+    assert not np.isnan(fresh[0].landmarks[::5, 0, 0]).any()  # the mesh found the face
