@@ -14,9 +14,9 @@ import pandas as pd
 from omni.curation.scorers import SCORERS, ScoreConfig, decode_clip
 
 OVERLAP = True
-"""Decode the video and the audio in threads while the face track runs on the frames as they
-arrive, then run the pose scorer in a thread beside the others (PyAV and mediapipe release the
-GIL): up to three busy threads for one clip. Pool workers turn it off (`runner.single_threaded`):
+"""Decode the video and the audio in threads while the face track and the first pose pass run
+on the frames as they arrive, then run the rest of the pose scorer (its dense pass) in a thread
+beside the others (PyAV and mediapipe release the GIL): up to three busy threads for one clip. Pool workers turn it off (`runner.single_threaded`):
 their processes fill the cores."""
 
 
@@ -50,6 +50,7 @@ def score_task(task: dict) -> dict:
             overlap=OVERLAP,
             faces=any(n in ("face", "lipsync") for n in names),
             mouth_needed="lipsync" in names,
+            pose="pose" in names,
         )
     except (MediaError, OSError) as err:
         result.update(status="error", error=f"decode: {err}")

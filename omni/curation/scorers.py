@@ -99,6 +99,17 @@ class Clip:
         """The face mesh's frame step for this clip (see `mouth_needed`)."""
         return _mesh_every(self.config, self.mouth_needed)
 
+    @property
+    def sparse_pose_index(self) -> np.ndarray:
+        """The frames of the first pose pass: every `round(fps / pose_fps)`-th."""
+        step = max(1, round(self.fps / self.config.pose_fps))
+        return np.arange(0, len(self.frames), step)
+
+    @cached_property
+    def sparse_pose(self):
+        """`omni.pose.Keypoints` of the first pose pass (at `sparse_pose_index`)."""
+        return _keypoints(self.frames[self.sparse_pose_index])
+
     @cached_property
     def _gray(self) -> dict[int, np.ndarray]:
         return {}
@@ -305,8 +316,7 @@ class PoseScorer:
 
         step = max(1, round(clip.fps / config.pose_fps))
         dense_step = max(1, round(clip.fps / config.dense_pose_fps))
-        index = np.arange(0, len(clip.frames), step)
-        kp = _keypoints(clip.frames[index])
+        index, kp = clip.sparse_pose_index, clip.sparse_pose
         dense = step <= dense_step
         threshold = config.dense_pose_visibility
         if not dense and threshold is not None and kp.conf[:, :NUM_BODY].mean() >= threshold:
@@ -477,12 +487,14 @@ def decode_clip(
     overlap: bool = False,
     faces: bool = False,
     mouth_needed: bool = True,
+    pose: bool = False,
 ) -> Clip:
     """The one decode per clip: frames at `config.fps` with the longer side `max_side`, audio.
 
     `overlap`: the video decodes in a thread and the audio in another; with `faces` the face track
-    (`Clip.faces`, for `mouth_needed` as `Clip.mouth_needed`) runs on the frames as they arrive.
-    The clip is the same as without overlap (tests/curation/test_scorers.py).
+    (`Clip.faces`, for `mouth_needed` as `Clip.mouth_needed`) runs on the frames as they arrive,
+    with `pose` the first pose pass (`Clip.sparse_pose`) runs on its frames as they arrive, in a
+    third thread. The clip is the same as without overlap (tests/curation/test_scorers.py).
     """
     from omni.media import MediaError, probe, read_audio, read_video
 
@@ -498,7 +510,9 @@ def decode_clip(
         size = (max(2, round(w * scale / 2) * 2), max(2, round(h * scale / 2) * 2))
     if overlap:
         mouth = mouth_needed and info.has_audio
-        return _decode_overlapped(path, clip_id, start_s, end_s, config, size, info, faces, mouth)
+        return _decode_overlapped(
+            path, clip_id, start_s, end_s, config, size, info, faces, mouth, pose
+        )
     audio = None
     video = read_video(path, start_s, end_s, fps=config.fps, size=size)
     if info.has_audio:
@@ -520,6 +534,7 @@ def _decode_overlapped(
     info,
     faces: bool,
     mouth_needed: bool,
+    pose: bool,
 ) -> Clip:
     import queue
     from concurrent.futures import ThreadPoolExecutor
@@ -529,17 +544,38 @@ def _decode_overlapped(
     frames: list[np.ndarray] = []
     times: list[float] = []
     arrived: queue.SimpleQueue = queue.SimpleQueue()
+    posed: queue.SimpleQueue | None = queue.SimpleQueue() if pose else None
+    pose_step = max(1, round(config.fps / config.pose_fps))  # = Clip.sparse_pose_index
 
     def produce() -> None:
+        end = _DONE
         try:
             for t, image in _resampled_frames(path, start_s, end_s, config.fps, size):
+                if posed is not None and len(frames) % pose_step == 0:
+                    posed.put(image)
                 frames.append(image)
                 times.append(t)
                 arrived.put(image)
         except BaseException as err:  # handed to the consumer, which raises it
-            arrived.put(err)
-        else:
-            arrived.put(_DONE)
+            end = err
+        arrived.put(end)
+        if posed is not None:
+            posed.put(end)
+
+    def sparse_pose():
+        """The first pose pass on its frames as they arrive (None when decoding failed)."""
+        from omni.pose import Keypoints
+
+        estimator = pose_estimator()
+        estimator.reset()  # as `_keypoints`: a new clip
+        xy, conf = [], []
+        while (item := posed.get()) is not _DONE:
+            if isinstance(item, BaseException):
+                return None
+            kp = estimator(item[None])  # one frame; the tracking state carries on
+            xy.append(kp.xy)
+            conf.append(kp.conf)
+        return Keypoints(np.concatenate(xy), np.concatenate(conf)) if xy else None
 
     ended = []  # set once the consumer has seen the end (or the producer's error)
 
@@ -555,8 +591,9 @@ def _decode_overlapped(
 
     # the video covers [start_s, end_s) at config.fps, so its audio range is known ahead
     n = None if end_s is None else max(0, math.ceil((end_s - start_s) * config.fps - 1e-5))
-    with ThreadPoolExecutor(2) as pool:
+    with ThreadPoolExecutor(3) as pool:
         video = pool.submit(produce)
+        posing = pool.submit(sparse_pose) if pose else None
         sound = None
         if info.has_audio and n is not None:
             sound = pool.submit(read_audio, path, SCORING_SR, start_s, start_s + n / config.fps)
@@ -574,6 +611,10 @@ def _decode_overlapped(
                 pass
             video.result()
         audio = sound.result() if sound is not None else None
+        try:
+            keypoints = posing.result() if posing is not None else None
+        except Exception:  # the pose scorer runs the pass again and reports the error as its own
+            keypoints = None
     if not frames:
         raise MediaError(f"{path}: no video frames in the requested range")
     if info.has_audio and len(frames) != n:  # open end or a short file: the frames' audio
@@ -582,6 +623,8 @@ def _decode_overlapped(
     clip.mouth_needed = mouth_needed
     if track is not None:
         clip.__dict__["faces"] = track  # the cached_property's value
+    if keypoints is not None:
+        clip.__dict__["sparse_pose"] = keypoints
     return clip
 
 

@@ -82,9 +82,16 @@ def test_overlapped_scoring_equals_sequential(footage, tmp_path, monkeypatch):
     assert out[True]["score_error"] is None and out[True]["face_present"] == 1.0
     config = ScoreConfig()
     clips = [
-        decode_clip(task["path"], "c", 0.5, 2.1, config, overlap=o, faces=o) for o in (True, False)
+        decode_clip(task["path"], "c", 0.5, 2.1, config, overlap=o, faces=o, pose=o)
+        for o in (True, False)
     ]
-    assert "faces" in clips[0].__dict__  # tracked while decoding
+    assert "faces" in clips[0].__dict__ and "sparse_pose" in clips[0].__dict__  # while decoding
+    assert "sparse_pose" not in clips[1].__dict__
+    assert clips[0].sparse_pose_index.tolist() == [0, 25]
+    for field in ("xy", "conf"):
+        assert np.array_equal(
+            getattr(clips[0].sparse_pose, field), getattr(clips[1].sparse_pose, field), True
+        )
     assert len(clips[0].frames) == 40 and len(clips[0].audio) == 40 * 640
     assert np.array_equal(clips[0].audio, clips[1].audio)
     assert np.array_equal(clips[0].frames, clips[1].frames)
