@@ -5,12 +5,15 @@
 Per clip: the bare decode (omni.media.read_video at 25 fps, native size) of the clip's frames,
 then `score_task` with the default scorers on the same clip (warm: the process has already scored
 one clip, so models are loaded), with the time of each part; wall time and the process's CPU time
-(all its threads: the work done, which a shared machine's load does not inflate as much).
-`score_task` in one process overlaps the pose scorer and the audio decode with the rest
-(score.OVERLAP); pool workers do not. Workers: the same N clips through a spawn process pool of 1
-and of 2 single-threaded workers, with and without worker start-up and model loading, and the
-CPU time the workers spent in `score_task` (if it grows with 2 workers, the cores slow each other
-down; if the wall time exceeds it / workers, the workers wait).
+(all its threads: the work done, which a shared machine's load does not inflate as much), their
+ratios to the decode's, and the busy cores (CPU / wall: above 1 when threads overlap, below 1
+when other processes take the cores).
+`score_task` in one process overlaps the decode, face track, first pose pass and audio decode,
+then the dense pose pass with the rest (score.OVERLAP); pool workers do not. Workers: the same N
+clips through a spawn process pool of 1 and of 2 single-threaded workers, with and without worker
+start-up and model loading, the CPU time the workers spent in `score_task` (if it grows with 2
+workers, the cores slow each other down; if the wall time exceeds it / workers, the workers wait)
+and the threads a worker has.
 Prints figures (recorded in docs/benchmarks.md); nothing is asserted. The machine is shared:
 the load average is printed before and after.
 """
@@ -60,30 +63,41 @@ def _cpu_timed(fn, *args):
     return out, time.perf_counter() - t, time.process_time() - c
 
 
-def _score_cpu(task: dict) -> float:
-    """A worker's CPU seconds in score_task for one clip (the worker is single-threaded)."""
-    return _cpu_timed(score_task, task)[2]
+def _score_cpu(task: dict) -> tuple[float, int]:
+    """A worker's CPU seconds in score_task for one clip (all its threads), and its thread count."""
+    cpu = _cpu_timed(score_task, task)[2]
+    return cpu, len(os.listdir("/proc/self/task"))
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def per_clip(source: Path, seconds: float, config: ScoreConfig) -> None:
     task = _task(source, seconds, "warm-up", config)
     score_task(task)  # loads the models once, as a worker does for its first clip
+    load = _load()
     decodes = [_cpu_timed(read_video, source, 0.0, seconds, 25.0)[1:] for _ in range(3)]
     decode, decode_cpu = min(d[0] for d in decodes), min(d[1] for d in decodes)
     frames = read_video(source, 0.0, seconds, 25.0).frames
     _, total, total_cpu = _cpu_timed(score_task, {**task, "clip_id": "timed"})
-    clip, t_decode = _timed(decode_clip, str(source), "parts", 0.0, seconds, config)
+    clip, *t_decode = _cpu_timed(decode_clip, str(source), "parts", 0.0, seconds, config)
     clip.mouth_needed = clip.audio is not None
-    parts = {"decode": t_decode}
-    parts["faces (detect+mesh)"] = _timed(lambda: clip.faces)[1]
+    parts = {"decode": t_decode, "faces (detect+mesh)": _cpu_timed(lambda: clip.faces)[1:]}
+    if hasattr(type(clip), "sparse_pose"):  # the older code has no separate first pass
+        parts["sparse pose"] = _cpu_timed(lambda: clip.sparse_pose)[1:]
     for name in DEFAULT_SCORERS:
-        parts[name] = _timed(SCORERS[name](), clip, config)[1]
-    print(f"{source.name}: {len(frames)} frames {frames.shape[2]}x{frames.shape[1]}, {seconds} s")
-    print(f"  bare decode {decode:.2f} s; default scorers {total:.2f} s "
+        parts[name] = _cpu_timed(SCORERS[name](), clip, config)[1:]
+    print(f"{source.name}: {len(frames)} frames {frames.shape[2]}x{frames.shape[1]}, {seconds} s"
+          f" (load average {load} before, {_load()} after)")  # fmt: skip
+    print(f"  wall: bare decode {decode:.2f} s; default scorers {total:.2f} s "
           f"-> {total / decode:.1f}x decode, {total / seconds:.2f} s per clip-second")  # fmt: skip
-    print(f"  CPU time: bare decode {decode_cpu:.2f} s; default scorers {total_cpu:.2f} s "
+    print(f"  CPU:  bare decode {decode_cpu:.2f} s; default scorers {total_cpu:.2f} s "
           f"-> {total_cpu / decode_cpu:.1f}x")  # fmt: skip
-    print("  parts: " + ", ".join(f"{k} {v:.2f}" for k, v in parts.items()))
+    print(f"  busy cores (CPU / wall): bare decode {decode_cpu / decode:.2f}, "
+          f"default scorers {total_cpu / total:.2f}")  # fmt: skip
+    print("  parts, one after another (wall / CPU s): "
+          + ", ".join(f"{k} {w:.2f}/{c:.2f}" for k, (w, c) in parts.items()))  # fmt: skip
 
 
 def _warm(_: int) -> None:
@@ -95,17 +109,18 @@ def _warm(_: int) -> None:
     time.sleep(1.0)
 
 
-def pool_time(tasks: list[dict], workers: int) -> tuple[float, float, float]:
+def pool_time(tasks: list[dict], workers: int) -> tuple[float, float, float, int]:
     """(seconds including worker start-up and model loading, seconds once workers are warm,
-    CPU seconds the workers spent scoring)."""
+    CPU seconds the workers spent scoring, the most threads a worker had)."""
     start = time.perf_counter()
     context = get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=context, initializer=single_threaded) as pool:
         list(pool.map(_warm, range(workers)))
         warm = time.perf_counter()
-        cpu = sum(pool.map(_score_cpu, tasks, chunksize=1))
+        done = list(pool.map(_score_cpu, tasks, chunksize=1))
         end = time.perf_counter()
-    return end - start - 1.0, end - warm, cpu  # minus the warm-up's sleep
+    cpu, threads = sum(d[0] for d in done), max(d[1] for d in done)
+    return end - start - 1.0, end - warm, cpu, threads  # minus the warm-up's sleep
 
 
 def main() -> None:
@@ -114,19 +129,24 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=4.0)
     args = parser.parse_args()
     config = ScoreConfig(keypoints_dir="/tmp/omni_bench_kp")
-    print(f"load average before: {os.getloadavg()}, cpus: {os.cpu_count()}")
+    print(f"load average before: {_load()}, cpus: {os.cpu_count()}")
     for name in ("talk_news_b.mp4", "s13.mp4"):
         per_clip(FIXTURES / "footage" / name, args.seconds, config)
     source = FIXTURES / "footage" / "talk_news_b.mp4"
     tasks = [_task(source, args.seconds, f"c{i}", config) for i in range(args.clips)]
-    timings = {w: pool_time(tasks, w) for w in (1, 2)}
-    for w, (cold, warm, cpu) in timings.items():
+    timings = {}
+    for w in (1, 2):
+        load = _load()
+        timings[w] = pool_time(tasks, w)
+        cold, warm, cpu, threads = timings[w]
         print(f"{w} worker(s), {len(tasks)} clips of {args.seconds} s: {cold:.1f} s with start-up,"
-              f" {warm:.1f} s warm, workers' CPU in score_task {cpu:.1f} s"
-              f" ({cpu / warm:.2f} cores busy on average)")  # fmt: skip
+              f" {warm:.1f} s warm; workers' CPU in score_task {cpu:.1f} s"
+              f" ({cpu / len(tasks):.2f} s per clip), {cpu / warm:.2f} cores busy on average;"
+              f" {threads} threads per worker (load average {load} before, {_load()} after)")  # fmt: skip
     print(f"speed-up 2 vs 1 workers: {timings[1][0] / timings[2][0]:.2f}x with start-up, "
-          f"{timings[1][1] / timings[2][1]:.2f}x warm")  # fmt: skip
-    print(f"load average after: {os.getloadavg()}")
+          f"{timings[1][1] / timings[2][1]:.2f}x warm; per-clip CPU 2 vs 1 workers: "
+          f"{timings[2][2] / timings[1][2]:.2f}x")  # fmt: skip
+    print(f"load average after: {_load()}")
 
 
 if __name__ == "__main__":
