@@ -57,6 +57,8 @@ class OmniModule(pl.LightningModule):
         weight_decay: AdamW weight decay.
         betas: AdamW betas.
         warmup_steps: linear learning-rate warm-up from 0.
+        lr_final_ratio: with < 1, a cosine decay after the warm-up takes the learning rate down
+            to `lr * lr_final_ratio` at the trainer's last step (`max_steps`); 1 keeps it constant.
         ema_decay: decay of the EMA weights (used for validation, samples and export).
         timesteps: training timestep distribution (logit-normal with resolution shift).
         val_timesteps: fixed timesteps of the validation loss.
@@ -74,6 +76,7 @@ class OmniModule(pl.LightningModule):
         weight_decay: float = 0.0,
         betas: tuple[float, float] = (0.9, 0.999),
         warmup_steps: int = 100,
+        lr_final_ratio: float = 1.0,
         ema_decay: float = 0.999,
         timesteps: TimestepSampler | None = None,
         val_timesteps: tuple[float, ...] = (0.25, 0.5, 0.75),
@@ -198,8 +201,27 @@ class OmniModule(pl.LightningModule):
             return None
         return sum(p.sum() * 0.0 for p in self.model.parameters() if p.requires_grad)
 
+    def on_train_epoch_start(self) -> None:
+        self._epoch_batches = {"seen": 0, "empty": 0, "first": ""}
+
+    def on_train_epoch_end(self) -> None:
+        """Stop a run none of whose training clips decodes, rather than skip batches forever."""
+        seen = getattr(self, "_epoch_batches", {"seen": 0})
+        if seen["seen"] and seen["empty"] == seen["seen"]:
+            raise RuntimeError(
+                f"no training clip could be decoded in epoch {self.current_epoch}: all "
+                f"{seen['seen']} batches failed (first: {seen['first']}). Check the training "
+                "manifests with `omni curate probe`."
+            )
+
     def training_step(self, batch: dict, batch_idx: int) -> Tensor | None:
+        seen = getattr(self, "_epoch_batches", None)
+        if seen is not None:
+            seen["seen"] += 1
         if is_empty(batch):
+            if seen is not None:
+                seen["empty"] += 1
+                seen["first"] = seen["first"] or next(iter(batch["skipped"]), "")
             self._count_skipped(batch, "data/skipped")
             return self._skip_empty_step()
         losses = self.losses(batch)
@@ -249,9 +271,13 @@ class OmniModule(pl.LightningModule):
 
     def configure_optimizers(self) -> dict:
         hp = self.hparams
+        total = 0
+        if hp.lr_final_ratio < 1.0:
+            total = int(self.trainer.estimated_stepping_batches)
         return adamw_with_warmup(
-            self.model.parameters(), hp.lr, hp.weight_decay, hp.warmup_steps, tuple(hp.betas)
-        )
+            self.model.parameters(), hp.lr, hp.weight_decay, hp.warmup_steps, tuple(hp.betas),
+            total_steps=total, final_ratio=hp.lr_final_ratio,
+        )  # fmt: skip
 
     # -- validation / test with EMA weights ------------------------------------------------------
     def _ema_on(self) -> None:

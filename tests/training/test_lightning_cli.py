@@ -218,3 +218,16 @@ def test_unreadable_validation_set_is_skipped_with_a_warning_and_training_goes_o
     assert metrics["val/skipped"].dropna().sum() >= len(bad_only)  # each broken clip counted
     assert "validation skipped: none of the" in caplog.text
     assert "skipping clip c00" in caplog.text  # with its reason
+
+
+def test_training_set_that_never_decodes_stops_with_a_reason(broken_manifest, tmp_path):
+    """Every training clip broken: batches are skipped, then the epoch's end stops the run with
+    what failed (instead of skipping batches forever under max_steps)."""
+    rows = read_manifest(broken_manifest).df
+    bad = write_manifest(rows[rows["source"] == "bad.mp4"], tmp_path / "bad.parquet")
+    args = fit_args(bad, tmp_path, 3, "--data.val_fraction", "0")
+    with pytest.raises(
+        RuntimeError, match=r"no training clip could be decoded in epoch 0.*bad\.mp4"
+    ):
+        build_cli("fit", "audio", "tiny", args)
+    assert not list(tmp_path.glob("version_*/checkpoints/*.ckpt"))  # no step was taken
