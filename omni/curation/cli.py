@@ -141,6 +141,14 @@ def split_cmd(manifest, out, min_len, max_len, margin, detector, threshold, limi
     help="Landmark lip-sync mouth signal: sparse face mesh + mouth cavity, or mesh every frame.",
 )
 @click.option(
+    "--dense-pose-fps",
+    type=float,
+    default=12.5,
+    show_default=True,
+    help="Rate of the dense pose pass (keypoint side files of clips with a visible body); "
+    "lower is faster, with keypoints interpolated over longer gaps.",
+)
+@click.option(
     "--syncnet",
     type=click.Path(exists=True, dir_okay=False),
     default=None,
@@ -167,7 +175,8 @@ def split_cmd(manifest, out, min_len, max_len, margin, detector, threshold, limi
 @limit_option
 @dry_option
 def score_cmd(manifest, out, scorers, workers, engine, fps, max_side, keypoints_dir, lipsync,
-              syncnet, insightface, aesthetic_clip, aesthetic_head, limit, dry_run) -> None:  # fmt: skip
+              dense_pose_fps, syncnet, insightface, aesthetic_clip, aesthetic_head, limit,
+              dry_run) -> None:  # fmt: skip
     """Score every pending clip (resumable: rows already scored with the same versions are kept)."""
     from omni.curation.runner import clear_parts, load_parts, run_rows
     from omni.curation.score import build_tasks, merge_results, pending_mask, score_task
@@ -187,6 +196,7 @@ def score_cmd(manifest, out, scorers, workers, engine, fps, max_side, keypoints_
             max_side=max_side,
             keypoints_dir=str(Path(keypoints_dir).resolve()),
             lipsync=lipsync,
+            dense_pose_fps=dense_pose_fps,
             syncnet=_absolute(syncnet),
             insightface=_absolute(insightface),
             aesthetic_clip=_absolute(aesthetic_clip),

@@ -49,7 +49,10 @@ class ScoreConfig:
     score about 0.4, full-body shots above 0.9. None: never dense."""
     dense_pose_fps: float = 12.5
     """Rate of the dense pass (every 2nd frame at 25 fps; the datamodule interpolates keypoints
-    to its own frame times). Pose + hands cost about 4x the face mesh per frame."""
+    to its own frame times). Pose + hands cost ~50 ms per frame on a full-body clip, so the
+    dense pass is most of such a clip's scoring time; a lower rate is proportionally faster and
+    interpolates over longer gaps (docs/curation.md: the measured error). A rate other than the
+    default is part of the pose scorer's version."""
     quality_stride: int = 4
     """Technical quality averages every n-th scoring frame (it changes slowly within a clip)."""
     motion_stride: int = 4
@@ -66,6 +69,8 @@ class ScoreConfig:
     """LAION improved-aesthetic-predictor MLP weights (.pth); with aesthetic_clip: aesthetics."""
 
     def __post_init__(self) -> None:
+        if not self.dense_pose_fps > 0:
+            raise ValueError(f"dense_pose_fps must be positive, got {self.dense_pose_fps}")
         if self.lipsync not in ("cavity", "mesh"):
             raise ValueError(f"lipsync must be 'cavity' or 'mesh', got {self.lipsync!r}")
         if (self.aesthetic_clip is None) != (self.aesthetic_head is None):
@@ -168,6 +173,8 @@ def scorer_version(name: str, config: ScoreConfig) -> str:
     version = scorer.version
     if name == "lipsync" and (config.lipsync == "mesh" or config.syncnet):
         version = "2"  # the mesh signal's and SyncNet's numbers are those of lipsync version 2
+    if name == "pose" and config.dense_pose_fps != ScoreConfig.dense_pose_fps:
+        version = f"{version}+dense{config.dense_pose_fps:g}fps"  # other side files
     paths = [getattr(config, option) for option in scorer.weights]
     if not any(paths):
         return version

@@ -209,3 +209,8 @@ def test_lipsync_method_change_rescores_on_resume(raw, tmp_path):
         curate, ["score", str(tmp_path / "p.parquet"), "--out", "x.parquet", "--lipsync", "dots"]
     )
     assert bad.exit_code == 2 and "dots" in bad.output
+    bad = CliRunner().invoke(
+        curate,
+        ["score", str(tmp_path / "p.parquet"), "--out", "x.parquet", "--dense-pose-fps", "0"],
+    )
+    assert bad.exit_code == 2 and "dense_pose_fps must be positive" in bad.output
