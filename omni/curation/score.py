@@ -15,8 +15,9 @@ from omni.curation.scorers import SCORERS, ScoreConfig, decode_clip
 
 OVERLAP = True
 """Decode the video and the audio in threads while the face track and the first pose pass run
-on the frames as they arrive, then run the rest of the pose scorer (its dense pass) in a thread
-beside the others (PyAV and mediapipe release the GIL): up to three busy threads for one clip. Pool workers turn it off (`runner.single_threaded`):
+on the frames as they arrive, then run the rest of the pose scorer (its dense pass) and the
+quality scorer in threads beside the others (PyAV, mediapipe and OpenCV release the GIL): up to
+three busy threads for one clip. Pool workers turn it off (`runner.single_threaded`):
 their processes fill the cores."""
 
 
@@ -57,8 +58,10 @@ def score_task(task: dict) -> dict:
         return result
     clip.mouth_needed = "lipsync" in names and clip.audio is not None
     values: dict[str, tuple[dict, str | None]] = {}
-    aside = [n for n in names if n == "pose"] if OVERLAP else []
-    with ThreadPoolExecutor(1) if aside else nullcontext() as pool:
+    # beside the main thread: pose (the dense pass of a full-body clip) and quality, so that a
+    # head clip's remaining work (quality | motion, lip-sync) also fills two cores
+    aside = [n for n in names if n in ("pose", "quality")] if OVERLAP else []
+    with ThreadPoolExecutor(len(aside)) if aside else nullcontext() as pool:
         futures = {n: pool.submit(_run_scorer, n, clip, config) for n in aside}
         for name in names:
             if name not in futures:

@@ -93,6 +93,8 @@ class Clip:
     mouth_needed: bool = True
     """Lip-sync will read the mouth: face mesh on its keyframes (every frame with
     `lipsync="mesh"`); else only at the detection frames."""
+    _gray: dict[int, np.ndarray] = field(default_factory=dict, init=False, repr=False)
+    """Grey frames made so far (`gray`); quality and motion may fill it from two threads."""
 
     @cached_property
     def faces(self):
@@ -114,10 +116,6 @@ class Clip:
     def sparse_pose(self):
         """`omni.pose.Keypoints` of the first pose pass (at `sparse_pose_index`)."""
         return _keypoints(self.frames[self.sparse_pose_index])
-
-    @cached_property
-    def _gray(self) -> dict[int, np.ndarray]:
-        return {}
 
     def gray(self, index) -> np.ndarray:
         """(len(index), h, w) float32 grey frames for quality and motion: the longer side reduced

@@ -84,8 +84,8 @@ def test_lipsync_method_sets_the_version_and_the_mesh_rate(footage, tmp_path):
 def test_overlapped_scoring_equals_sequential(footage, tmp_path, monkeypatch):
     import omni.curation.score
 
-    task = _task(footage("talk_news_b.mp4"), tmp_path, ("face", "lipsync", "pose", "speech"),
-                 start=0.5, end=2.1)  # fmt: skip
+    scorers = ("face", "lipsync", "pose", "quality", "motion", "speech")
+    task = _task(footage("talk_news_b.mp4"), tmp_path, scorers, start=0.5, end=2.1)
     out = {}
     for overlap in (True, False):
         monkeypatch.setattr(omni.curation.score, "OVERLAP", overlap)
