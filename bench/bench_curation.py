@@ -1,6 +1,7 @@
 """Curation speed: default scorers vs. a bare PyAV decode of the same frames, and 2 workers vs 1.
 
-    .venv/bin/python bench/bench_curation.py [--clips 8] [--seconds 4]
+    .venv/bin/python bench/bench_curation.py [--clips 8] [--seconds 4] [--dense-pose-fps 12.5]
+                                             [--no-workers]
 
 Per clip: the bare decode (omni.media.read_video at 25 fps, native size) of the clip's frames,
 then `score_task` with the default scorers on the same clip (warm: the process has already scored
@@ -13,7 +14,8 @@ then the dense pose pass with the rest (score.OVERLAP); pool workers do not. Wor
 clips through a spawn process pool of 1 and of 2 single-threaded workers, with and without worker
 start-up and model loading, the CPU time the workers spent in `score_task` (if it grows with 2
 workers, the cores slow each other down; if the wall time exceeds it / workers, the workers wait)
-and the threads a worker has.
+and the threads a worker has. For reference, the speed-up the same pools get right now on work
+that is not this project's (a pure-Python loop, bare decodes): what the machine allows.
 Prints figures (recorded in docs/benchmarks.md); nothing is asserted. The machine is shared:
 the load average is printed before and after.
 """
@@ -123,15 +125,49 @@ def pool_time(tasks: list[dict], workers: int) -> tuple[float, float, float, int
     return end - start - 1.0, end - warm, cpu, threads  # minus the warm-up's sleep
 
 
+def _spin(_: int) -> float:
+    """A fixed piece of pure-Python CPU work (no memory traffic); its CPU seconds."""
+    return _cpu_timed(sum, range(20_000_000))[2]
+
+
+def _decode_cpu(source: str) -> float:
+    return _cpu_timed(read_video, source, 0.0, 4.0, 25.0)[2]
+
+
+def reference_speedup(fn, items: list) -> tuple[float, float]:
+    """(speed-up of 2 workers over 1 on the same tasks, per-task CPU 2 vs 1 workers): what this
+    machine gives two processes right now, for work that does not depend on this project."""
+    walls, cpus = {}, {}
+    context = get_context("spawn")
+    for w in (1, 2):
+        with ProcessPoolExecutor(w, mp_context=context, initializer=single_threaded) as pool:
+            list(pool.map(_warm_spin, range(w)))
+            start = time.perf_counter()
+            cpus[w] = sum(pool.map(fn, items, chunksize=1))
+            walls[w] = time.perf_counter() - start
+    return walls[1] / walls[2], cpus[2] / cpus[1]
+
+
+def _warm_spin(_: int) -> None:
+    time.sleep(0.5)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--clips", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--dense-pose-fps", type=float, default=ScoreConfig.dense_pose_fps)
+    parser.add_argument("--no-workers", action="store_true", help="per-clip figures only")
     args = parser.parse_args()
-    config = ScoreConfig(keypoints_dir="/tmp/omni_bench_kp")
+    options = {}
+    if args.dense_pose_fps != ScoreConfig.dense_pose_fps:  # the older code has no such option
+        options["dense_pose_fps"] = args.dense_pose_fps
+    config = ScoreConfig(keypoints_dir="/tmp/omni_bench_kp", **options)
     print(f"load average before: {_load()}, cpus: {os.cpu_count()}")
     for name in ("talk_news_b.mp4", "s13.mp4"):
         per_clip(FIXTURES / "footage" / name, args.seconds, config)
+    if args.no_workers:
+        return
     source = FIXTURES / "footage" / "talk_news_b.mp4"
     tasks = [_task(source, args.seconds, f"c{i}", config) for i in range(args.clips)]
     timings = {}
@@ -146,6 +182,12 @@ def main() -> None:
     print(f"speed-up 2 vs 1 workers: {timings[1][0] / timings[2][0]:.2f}x with start-up, "
           f"{timings[1][1] / timings[2][1]:.2f}x warm; per-clip CPU 2 vs 1 workers: "
           f"{timings[2][2] / timings[1][2]:.2f}x")  # fmt: skip
+    load = _load()
+    spin = reference_speedup(_spin, list(range(args.clips)))
+    decode = reference_speedup(_decode_cpu, [str(source)] * args.clips)
+    print(f"machine reference, same pools: 2 vs 1 workers {spin[0]:.2f}x on a pure-Python loop"
+          f" (per-task CPU {spin[1]:.2f}x), {decode[0]:.2f}x on bare decodes (CPU {decode[1]:.2f}x)"
+          f" (load average {load} before, {_load()} after)")  # fmt: skip
     print(f"load average after: {_load()}")
 
 
