@@ -5,10 +5,10 @@
 
 Per clip: the bare decode (omni.media.read_video at 25 fps, native size) of the clip's frames,
 then `score_task` with the default scorers on the same clip (warm: the process has already scored
-one clip, so models are loaded), each the best of 3 runs, with the time of each part; wall time and the process's CPU time
-(all its threads: the work done, which a shared machine's load does not inflate as much), their
-ratios to the decode's, and the busy cores (CPU / wall: above 1 when threads overlap, below 1
-when other processes take the cores).
+one clip, so models are loaded), each the best of 3 runs, with the time of each part; wall time
+and the process's CPU time (all its threads: the work done, which a shared machine's load does
+not inflate as much), their ratios to the decode's, and the busy cores (CPU / wall: above 1 when
+threads overlap, below 1 when other processes take the cores).
 `score_task` in one process overlaps the decode, face track, first pose pass and audio decode,
 then the dense pose pass with the rest (score.OVERLAP); pool workers do not. Workers: the same N
 clips through a spawn process pool of 1 and of 2 single-threaded workers, with and without worker
