@@ -291,11 +291,11 @@ class OmniModule(pl.LightningModule):
 
     def on_validation_epoch_start(self) -> None:
         self._ema_on()
-        self._val_count = {"decoded": 0, "skipped": 0, "first": ""}
+        self._val_count = _val_counter()
 
     def on_validation_epoch_end(self) -> None:
         self._ema_off()
-        count = self._val_count
+        count = getattr(self, "_val_count", None) or _val_counter()
         if count["decoded"] == 0 and count["skipped"] > 0:
             log.warning(
                 "validation skipped: none of the %d validation clips could be decoded (first: "
@@ -307,7 +307,10 @@ class OmniModule(pl.LightningModule):
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         self._count_skipped(batch, "val/skipped")
-        count, notes = self._val_count, batch.get("skipped", [])
+        if getattr(self, "_val_count", None) is None:  # called outside Lightning's loop
+            self._val_count = _val_counter()
+        count = self._val_count
+        notes = batch.get("skipped", [])
         count["skipped"] += len(notes)
         count["first"] = count["first"] or (notes[0] if notes else "")
         if is_empty(batch):
@@ -387,6 +390,11 @@ class OmniModule(pl.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         if "ema" in checkpoint:
             self.ema.load_state_dict(checkpoint["ema"])
+
+
+def _val_counter() -> dict:
+    """Per validation epoch: samples decoded, clips skipped, the first skip's reason."""
+    return {"decoded": 0, "skipped": 0, "first": ""}
 
 
 def select_rows(cond: Conditions, rows: Tensor) -> Conditions:
