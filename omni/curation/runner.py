@@ -70,7 +70,9 @@ def clear_parts(out: str | os.PathLike) -> None:
 
 def single_threaded() -> None:
     """Keep a worker process to one core: with N workers, N processes already fill N cores, and
-    libraries' own thread pools would only contend with each other."""
+    libraries' own thread pools would only contend with each other. (mediapipe's graphs run on
+    the calling thread anyway: `omni.mpgraph`.) Also keeps freed memory for reuse
+    (`keep_freed_memory`)."""
     import cv2
 
     import omni.curation.score
@@ -82,6 +84,27 @@ def single_threaded() -> None:
     omni.curation.score.OVERLAP = False
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(1)
+    keep_freed_memory()
+
+
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
+
+
+def keep_freed_memory() -> bool:
+    """Make glibc's malloc serve large blocks from the heap and keep freed memory for reuse.
+
+    Each clip allocates a few hundred MB in large blocks (a 4 s clip's frames alone are ~80 MB);
+    by default glibc maps the largest of them fresh from the kernel and returns them on free, so
+    every clip pays page faults for memory it just gave back (~4,500 per talk_news_b clip, ~5% of
+    a worker's CPU, and two workers fault concurrently). A worker then holds its peak memory until
+    it exits. False where the C library is not glibc (nothing changed)."""
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    return bool(mallopt(_M_MMAP_THRESHOLD, 1 << 30) and mallopt(_M_TRIM_THRESHOLD, (1 << 31) - 1))
 
 
 def _in_ray_worker(fn: Callable[[dict], dict], task: dict) -> dict:
@@ -92,6 +115,7 @@ def _in_ray_worker(fn: Callable[[dict], dict], task: dict) -> dict:
 
 def _local(fn: Callable[[dict], dict], tasks: list[dict], workers: int) -> Iterator[dict]:
     if workers <= 1:
+        keep_freed_memory()  # this process scores every clip, as a worker would
         yield from map(fn, tasks)
         return
     # spawn: mediapipe and torch hold threads that a forked child must not inherit

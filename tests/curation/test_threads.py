@@ -65,3 +65,33 @@ def test_a_reused_face_tracker_forgets_the_previous_clip(footage):
     finally:
         reused.close()
     assert not np.isnan(fresh[0].landmarks[::5, 0, 0]).any()  # the mesh found the face
+
+
+_FAULTS = """
+import resource, sys
+import numpy as np
+from omni.curation.runner import keep_freed_memory
+if sys.argv[1] == "keep":
+    assert keep_freed_memory()
+def faults():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+def clip():  # a clip's worth of frames (100 x 524 x 524 x 3), then freed
+    return [np.ones((524, 524, 3), np.uint8) for _ in range(100)]
+clip()
+first = faults()
+clip()
+print(faults() - first)
+"""
+
+
+def test_workers_keep_freed_memory_for_the_next_clip():
+    import subprocess
+    import sys
+
+    faults = {}
+    for mode in ("default", "keep"):
+        run = subprocess.run([sys.executable, "-c", _FAULTS, mode], capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr
+        faults[mode] = int(run.stdout)
+    assert faults["default"] > 10_000  # the second clip's frames faulted in afresh
+    assert faults["keep"] < 1_000  # reused from the heap
