@@ -30,6 +30,7 @@ from dataclasses import asdict
 from multiprocessing import get_context
 from pathlib import Path
 
+from omni.curation import runner
 from omni.curation.runner import single_threaded
 from omni.curation.score import score_task
 from omni.curation.scorers import (
@@ -165,6 +166,8 @@ def main() -> None:
         options["dense_pose_fps"] = args.dense_pose_fps
     config = ScoreConfig(keypoints_dir="/tmp/omni_bench_kp", **options)
     print(f"load average before: {_load()}, cpus: {os.cpu_count()}")
+    keep = getattr(runner, "keep_freed_memory", None)  # as `--workers 1` does (new code only)
+    print(f"this process keeps freed memory (runner.keep_freed_memory): {bool(keep and keep())}")
     for name in ("talk_news_b.mp4", "s13.mp4"):
         per_clip(FIXTURES / "footage" / name, args.seconds, config)
     if args.no_workers:
