@@ -15,12 +15,17 @@ import numpy as np
 from omni.demo.draw import Canvas, Color, Pose2D, capsule, ellipse
 from omni.demo.face import FaceState, Look, draw_head
 
-HEAD_SCALE = 0.24  # face half-width in body units
+HEAD_SCALE = (
+    0.34  # face half-width in body units (a big cartoon head: its mouth must read at 32 px)
+)
 NECK = np.array([0.0, -1.0])
 HEAD = np.array([0.0, -1.38])
 UPPER_ARM, FOREARM, THIGH, SHIN = 0.55, 0.5, 0.7, 0.66
-# Body extent in units above / below the pelvis (hair top, shoe soles), to frame the figure.
+# Body extent in units above / below the pelvis (hair top, shoe soles).
 TOP, BOTTOM = 1.38 + HEAD_SCALE * 1.45, 0.08 + THIGH + SHIN + 0.12
+VIEW_BOTTOM = 0.4
+"""Half-body framing: the frame shows the figure from the hair down to the upper thighs (units
+below the pelvis), so the face is big enough for lip sync and the arms gesture across the frame."""
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import numpy as np
 from omni.demo.draw import Canvas, Color, Pose2D, arc, ellipse, thick_polyline
 
 MOUTH_Y = 0.62  # the upper lip's inner edge, in face units
-MAX_OPENING = 0.34  # lip gap at opening 1, in face units
+MAX_OPENING = 0.5  # lip gap at opening 1, in face units (wide: the mouth must read at 32 px)
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ def _eyes(canvas: Canvas, look: Look, state: FaceState, pose: Pose2D) -> None:
 
 def _mouth(canvas: Canvas, look: Look, state: FaceState, pose: Pose2D) -> None:
     gap = MAX_OPENING * float(np.clip(state.opening, 0.0, 1.0))
-    half_w = 0.36 * (1.0 - 0.35 * state.rounding)
+    half_w = 0.42 * (1.0 - 0.35 * state.rounding)
     cy = MOUTH_Y + gap / 2
     canvas.fill(ellipse(0, cy, half_w, gap / 2 + 0.085), look.lips, pose)
     if gap > 0.01:

@@ -54,7 +54,7 @@ __all__ = [
     "make_demo_dataset",
 ]
 
-SYNTH_VERSION = 3
+SYNTH_VERSION = 4  # 4: half-body figures with big heads, bigger faces and mouths
 COLUMN_PREFIX = "synth_"  # the generator's own columns (registered below on import)
 SPLITS = ("train", "heldout")
 DEFAULT_MIX = {"face": 0.6, "portrait": 0.15, "body": 0.25}
@@ -400,3 +400,47 @@ def _progress(items: list, enabled: bool, label: str):
     from rich.progress import track
 
     yield from track(items, description=label, total=len(items))
+
+
+def render_counterfactual(
+    data_dir: str | os.PathLike,
+    clip_id: str,
+    audio_from: str | None = None,
+    pose_from: str | None = None,
+    num_frames: int | None = None,
+) -> np.ndarray:
+    """Frames (T, size, size, 3) uint8 of clip `clip_id` of the dataset in `data_dir`, re-rendered
+    with the speech (so the mouth) of clip `audio_from` and/or the body motion of clip `pose_from`;
+    everything else (identity, blinks, own speech or motion) as in the clip. With neither, the
+    clip's own frames. The truth a generator driven by those conditions should produce."""
+    data_dir = Path(data_dir)
+    spec = json.loads((data_dir / "spec.json").read_text())
+    spec.setdefault("head_motion", 1.0)
+    if spec.get("version") != SYNTH_VERSION:
+        raise ValueError(f"{data_dir}: synth version {spec.get('version')}, need {SYNTH_VERSION}")
+    planned = plan(
+        spec["n_clips"],
+        spec["held_out"],
+        spec["seed"],
+        dict(spec["mix"]),
+        spec["clips_per_identity"],
+    )
+    clips = {c.clip_id: c for c in planned}
+    clip = clips[clip_id]
+    seed, seconds, sr = spec["seed"], spec["seconds"], spec["sr"]
+
+    def speech_of(c: ClipPlan):
+        rng = _rng(seed, c.split, "audio", c.audio_index)
+        return synthesize(rng, seconds, _voice(rng), sr)
+
+    speech = speech_of(clips[audio_from] if audio_from else clip)
+    mover = clips[pose_from] if pose_from else clip
+    motion = None
+    if mover.pose_index is not None and clip.kind == "body":
+        motion = body.Motion.sample(_rng(seed, mover.split, "pose", mover.pose_index))
+    n = num_frames or round(seconds * spec["fps"])
+    frames, _ = render_clip(
+        _identity(seed, clip), speech, motion, _rng(seed, clip.split, "motion", clip.audio_index),
+        n, spec["fps"], spec["size"], head_scale=spec["head_motion"],
+    )  # fmt: skip
+    return frames

@@ -119,7 +119,7 @@ def make_identity(identity_id: str, kind: str, rng: np.random.Generator) -> Iden
             mirror=bool(rng.integers(2)),
             gain=tuple(float(g) for g in rng.uniform(0.9, 1.1, 3)),
         )
-    scale = float(rng.uniform(0.22, 0.28) if kind == "face" else rng.uniform(0.8, 0.9))
+    scale = float(rng.uniform(0.27, 0.31) if kind == "face" else rng.uniform(0.8, 0.9))
     return Identity(identity_id, kind, look, outfit, backdrop, scale, framing, names)
 
 
@@ -269,8 +269,8 @@ def _draw_portrait(canvas: Canvas, identity: Identity, face: FaceState, head, si
 
 
 def _draw_figure(canvas, identity, face, angles, sway, head, size) -> np.ndarray:
-    unit = identity.face_scale * size / (body.TOP + body.BOTTOM)
-    top = (size - (body.TOP + body.BOTTOM) * unit) / 2
+    unit = identity.face_scale * size / (body.TOP + body.VIEW_BOTTOM)
+    top = (size - (body.TOP + body.VIEW_BOTTOM) * unit) / 2
     pose = Pose2D(unit, 0.0, size / 2 + sway * unit, top + body.TOP * unit)
     joints = body.skeleton(angles)
     body.draw_body(canvas, joints, identity.look, identity.outfit, face, pose, head_turn=head[0])
