@@ -8,8 +8,11 @@ Reported per effect: the mean of each, the mean paired difference with its boots
 interval, and Cohen's d_z (mean difference / its standard deviation) with its interval.
 
 The measures are the project's own, named for what they are: landmark lip-sync correlation at
-zero offset (face mesh mouth opening vs speech-band envelope), mediapipe pose keypoint error, and a
-colour-histogram similarity to the reference (no face-recognition weights are needed or implied).
+zero offset (face mesh mouth opening vs speech-band envelope), mediapipe pose arm keypoint error,
+a colour-histogram similarity to the reference (no face-recognition weights are needed or
+implied), and the pixel error to the rendered truth: the synthetic world can render each held-out
+person with the driving or with another clip's audio or pose, so a video is compared with both
+renderings where they differ.
 """
 
 from __future__ import annotations
@@ -20,7 +23,15 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 MIN_SIDE = 128  # frames smaller than this are upscaled before face mesh / pose see them
-LIMB_JOINTS = [11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28]  # shoulders .. ankles
+ARM_JOINTS = [
+    11,
+    12,
+    13,
+    14,
+    15,
+    16,
+]  # shoulders, elbows, wrists (the half-body figures gesture with
+# their arms; hips and legs are at or below the frame edge, where mediapipe only guesses them)
 
 
 @dataclass(frozen=True)
@@ -158,8 +169,49 @@ def keypoint_error(estimated: np.ndarray, target: np.ndarray) -> float:
     """Mean distance (fraction of the frame) over the limb joints both (T, 33, 2) arrays have."""
     if estimated.shape != target.shape:
         raise ValueError(f"keypoints must match, got {estimated.shape} and {target.shape}")
-    d = np.linalg.norm(estimated[:, LIMB_JOINTS] - target[:, LIMB_JOINTS], axis=-1)
+    d = np.linalg.norm(estimated[:, ARM_JOINTS] - target[:, ARM_JOINTS], axis=-1)
     return float(np.nanmean(d)) if np.isfinite(d).any() else math.nan
+
+
+TRUTH_SIDE = 32
+"""Side (px) at which generations are compared with the rendered truth: the model's resolution."""
+TRUTH_MIN_DIFF = 0.02
+"""A pixel counts as changed by the condition where a channel differs by more than this (0..1)."""
+
+
+def truth_errors(
+    frames: np.ndarray, truth: np.ndarray, counterfactual: np.ndarray, side: int = TRUTH_SIDE
+) -> tuple[float, float]:
+    """Squared pixel error of a video to its true frames and to a counterfactual rendering.
+
+    `truth` is the clip as the driving condition renders it, `counterfactual` the same person and
+    moment rendered with the other condition (another clip's audio or pose); all (T, H, W, 3)
+    uint8, shrunk (area) to `side` px. Both errors are means over the pixels where the two
+    renderings differ (a changed channel > TRUTH_MIN_DIFF), i.e. where only the condition decides
+    the picture; elsewhere the two errors would be equal. Lower error to the truth than to the
+    counterfactual means the video follows its condition. NaN, NaN when nothing differs.
+    """
+    n = min(len(frames), len(truth), len(counterfactual))
+    if n == 0:
+        return math.nan, math.nan
+    g, t, c = (_shrink(v[:n], side) for v in (frames, truth, counterfactual))
+    mask = (np.abs(t - c) > TRUTH_MIN_DIFF).any(axis=-1)  # (T, side, side)
+    if not mask.any():
+        return math.nan, math.nan
+    own = ((g - t) ** 2).mean(axis=-1)[mask].mean()
+    other = ((g - c) ** 2).mean(axis=-1)[mask].mean()
+    return float(own), float(other)
+
+
+def _shrink(frames: np.ndarray, side: int) -> np.ndarray:
+    import cv2
+
+    frames = np.asarray(frames)
+    if frames.shape[1:3] != (side, side):
+        frames = np.stack(
+            [cv2.resize(f, (side, side), interpolation=cv2.INTER_AREA) for f in frames]
+        )
+    return frames.astype(np.float64) / 255.0
 
 
 def colour_similarity(frames: np.ndarray, reference: np.ndarray, bins: int = 8) -> float:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from omni.demo.proof import Sample
+from omni.demo.proof import Sample, truth_pair
 from omni.manifest import Manifest, read_manifest
 
 
@@ -83,8 +83,10 @@ def run_jobs(
     seed: int,
     seconds: float | None = None,
     progress=None,
+    guidance=None,
 ) -> int:
-    """Generate every job whose video does not exist yet; returns how many were made."""
+    """Generate every job whose video does not exist yet; returns how many were made.
+    `guidance`: an `omni.generate.pipeline.Guidance` (None: the pipeline's default)."""
     from omni.generate.pipeline import OmniPipeline, save_video
 
     todo = [j for j in jobs if not j.out.exists()]
@@ -103,6 +105,7 @@ def run_jobs(
             seed=seed,
             seconds=seconds,
             check_face=False,
+            cfg=guidance,
         )
         save_video(result, job.out)
     return len(todo)
@@ -152,6 +155,7 @@ def generated_samples(heldout: Path, gen_dir: Path) -> list[Sample]:
                 keypoints=keypoints,
                 other_keypoints=other_keypoints,
                 video_other_audio=other_video,
+                **truth_pair(manifest, row, row.partner, len(clip.frames)),
             )
         )
     return samples

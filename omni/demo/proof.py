@@ -6,7 +6,10 @@ pairs a matching and a mismatching condition per sample (see `omni.demo.effects`
 - audio steers the mouth: lip sync with the driving audio, vs. the same reference driven by another
   clip's audio (for the true clips: the same video scored against another clip's audio);
 - pose steers the body: keypoint error to the driving pose vs. to another clip's pose;
-- the reference steers identity: colour similarity to the own reference vs. another identity's.
+- the reference steers identity: colour similarity to the own reference vs. another identity's;
+- audio steers the mouth and pose steers the body, also as the pixel error to the true frames
+  (the person rendered with the driving audio or pose) vs. to the same person rendered with the
+  other clip's audio or pose, over the pixels where the two renderings differ.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ class Sample:
     other_keypoints: np.ndarray | None = None  # another clip's pose, same length
     video_other_audio: np.ndarray | None = None  # same reference driven by another clip's audio
     other_wave: np.ndarray | None = None  # that other audio (used when video_other_audio is None)
+    truth: np.ndarray | None = None  # (T, H, W, 3) the true frames (own audio and pose)
+    counterfactual: np.ndarray | None = None  # same person, other audio (faces) / pose (bodies)
 
 
 def measure(
@@ -44,6 +49,7 @@ def measure(
 ) -> list[Effect]:
     """The three effects over `samples` (claims with no eligible sample are left out)."""
     audio_own, audio_other, pose_own, pose_other, id_own, id_other = ([] for _ in range(6))
+    pixels: dict[str, tuple[list[float], list[float]]] = {"face": ([], []), "body": ([], [])}
     for sample in samples:
         if progress is not None:
             progress(sample.clip_id)
@@ -59,6 +65,10 @@ def measure(
             else:
                 other = effects.lip_sync_r0(frames, sample.other_wave, sample.sr, sample.fps)
             audio_other.append(other)
+        if sample.truth is not None and sample.counterfactual is not None:
+            own, other = effects.truth_errors(frames, sample.truth, sample.counterfactual)
+            pixels[sample.kind][0].append(own)
+            pixels[sample.kind][1].append(other)
         if sample.kind == "body" and sample.keypoints is not None:
             estimated = effects.body_keypoints(frames)
             pose_own.append(effects.keypoint_error(estimated, sample.keypoints[: len(frames)]))
@@ -77,15 +87,37 @@ def measure(
                 other_label="other audio",
             )
         )
+    if pixels["face"][0]:
+        out.append(
+            effects.paired_effect(
+                "audio steers the mouth",
+                "pixel error to the true frames (where own and other audio differ)",
+                *(np.array(v) for v in pixels["face"]),
+                own_label="truth with the driving audio",
+                other_label="truth with other audio",
+                higher_is_better=False,
+            )
+        )
     if pose_own:
         out.append(
             effects.paired_effect(
                 "pose steers the body",
-                "keypoint error (fraction of frame)",
+                "arm keypoint error (fraction of frame)",
                 np.array(pose_own),
                 np.array(pose_other),
                 own_label="driving pose",
                 other_label="other pose",
+                higher_is_better=False,
+            )
+        )
+    if pixels["body"][0]:
+        out.append(
+            effects.paired_effect(
+                "pose steers the body",
+                "pixel error to the true frames (where own and other pose differ)",
+                *(np.array(v) for v in pixels["body"]),
+                own_label="truth with the driving pose",
+                other_label="truth with other pose",
                 higher_is_better=False,
             )
         )
@@ -162,6 +194,25 @@ def true_samples(
                     keypoints=truths[i].keypoints[cut] if kind == "body" else None,
                     other_keypoints=truths[j].keypoints[cut] if kind == "body" else None,
                     other_wave=waves[j][wave_cut],
+                    **truth_pair(manifest, row, group.clip_id[j], frames or int(row.num_frames)),
                 )
             )
     return samples
+
+
+def truth_pair(manifest, row, partner: str, num_frames: int) -> dict[str, np.ndarray]:
+    """{truth, counterfactual} of a held-out row of a synthetic dataset (rendered again from its
+    spec.json): the clip as its own conditions render it, and the same person with the partner
+    clip's audio (faces) or pose (bodies); {} when the row's folder holds no demo dataset."""
+    from omni.demo.synth import render_counterfactual
+
+    data_dir = Path(manifest.resolve(row.source)).parent.parent
+    if not (data_dir / "spec.json").exists():
+        return {}
+    swap = {"audio_from": partner} if row.synth_kind == "face" else {"pose_from": partner}
+    return {
+        "truth": render_counterfactual(data_dir, row.clip_id, num_frames=num_frames),
+        "counterfactual": render_counterfactual(
+            data_dir, row.clip_id, num_frames=num_frames, **swap
+        ),
+    }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -106,3 +107,34 @@ def test_keypoint_error_prefers_the_driving_pose(world):
         own = effects.keypoint_error(estimated, truths[i][::2])
         other = effects.keypoint_error(estimated, truths[1 - i][::2])
         assert own < 0.05 and other > 2 * own, (own, other)
+
+
+def test_truth_errors_only_count_where_the_renderings_differ():
+    truth = np.zeros((2, 32, 32, 3), np.uint8)
+    other = truth.copy()
+    other[:, :4, :4] = 255  # the condition changes a 4x4 patch
+    video = truth.copy()
+    video[:, 10:, 10:] = 100  # an error both renderings share does not count
+    own_err, other_err = effects.truth_errors(video, truth, other)
+    assert own_err == pytest.approx(0.0) and other_err == pytest.approx(1.0)
+    video[:, :4, :4] = 255  # a video that follows the other condition
+    assert effects.truth_errors(video, truth, other) == pytest.approx((1.0, 0.0))
+    big = np.repeat(np.repeat(video, 4, axis=1), 4, axis=2)  # compared at 32 px whatever the size
+    assert effects.truth_errors(big, truth, other) == pytest.approx((1.0, 0.0))
+    assert all(math.isnan(x) for x in effects.truth_errors(video, truth, truth))
+
+
+def test_counterfactual_renders_only_change_the_swapped_condition(world):
+    """The re-rendered clip equals the video (up to h264); another clip's audio changes only the
+    mouth of a face, another clip's pose only the body of a figure."""
+    data = Path(world.resolve(world.df.source[0])).parent.parent
+    df = world.df
+    for kind, swap in (("face", "audio_from"), ("body", "pose_from")):
+        rows = df[df.synth_kind == kind].reset_index(drop=True)
+        clip, partner = rows.clip_id[0], rows.clip_id[1]
+        video = read_video(world.resolve(rows.source[0])).frames[:10].astype(float)
+        same = synth.render_counterfactual(data, clip, num_frames=10).astype(float)
+        other = synth.render_counterfactual(data, clip, num_frames=10, **{swap: partner})
+        assert np.abs(video - same).mean() < 4  # h264
+        changed = (np.abs(other.astype(float) - same) > 8).any(-1).mean()
+        assert 0.002 < changed < (0.1 if kind == "face" else 0.4), changed
