@@ -203,6 +203,26 @@ def truth_errors(
     return float(own), float(other)
 
 
+def truth_match(
+    video: np.ndarray,
+    swapped: np.ndarray,
+    truth: np.ndarray,
+    counterfactual: np.ndarray,
+    side: int = TRUTH_SIDE,
+) -> tuple[float, float]:
+    """(matching, mismatching) pixel errors of a pair of videos made with swapped conditions.
+
+    `video` was driven by the clip's own condition (whose rendering is `truth`), `swapped` by the
+    other one (rendered as `counterfactual`). Matching: the mean of video-vs-truth and
+    swapped-vs-counterfactual; mismatching: video-vs-counterfactual and swapped-vs-truth (errors
+    as in `truth_errors`). Each video and each rendering is on both sides, so a generator that
+    ignores the condition (video = swapped) scores equal errors whatever the renderings are.
+    """
+    a_own, a_other = truth_errors(video, truth, counterfactual, side)
+    b_own, b_other = truth_errors(swapped, counterfactual, truth, side)
+    return (a_own + b_own) / 2, (a_other + b_other) / 2
+
+
 def _shrink(frames: np.ndarray, side: int) -> np.ndarray:
     import cv2
 

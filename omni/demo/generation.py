@@ -48,7 +48,8 @@ def pairs(manifest: Manifest) -> pd.DataFrame:
 
 
 def plan_jobs(manifest: Manifest, data_dir: Path, out_dir: Path) -> list[Job]:
-    """The generations for every paired held-out row (own, and other-audio for faces)."""
+    """The generations for every paired held-out row: own conditions, and the same reference
+    driven by the partner's audio (faces, `other_audio/`) or pose (bodies, `other_pose/`)."""
     rows = pairs(manifest).set_index("clip_id", drop=False)
     jobs = []
     for row in rows.itertuples():
@@ -73,6 +74,10 @@ def plan_jobs(manifest: Manifest, data_dir: Path, out_dir: Path) -> list[Job]:
             other_audio = manifest.resolve(partner.synth_audio)
             out = out_dir / "other_audio" / f"{row.clip_id}.mp4"
             jobs.append(Job(row.clip_id, "face", out, ref, other_audio, None, row.caption))
+        else:  # the same reference and audio driven by the partner's pose
+            other_pose = str(data_dir / "keypoints" / f"{partner.clip_id}.npz")
+            out = out_dir / "other_pose" / f"{row.clip_id}.mp4"
+            jobs.append(Job(row.clip_id, "body", out, ref, own_audio, other_pose, row.caption))
     return jobs
 
 
@@ -136,6 +141,8 @@ def generated_samples(heldout: Path, gen_dir: Path) -> list[Sample]:
         other = gen_dir / "other_audio" / f"{row.clip_id}.mp4"
         if row.synth_kind == "face" and other.exists():
             other_video = read_video(other).frames
+        other_pose = gen_dir / "other_pose" / f"{row.clip_id}.mp4"
+        other_pose_video = read_video(other_pose).frames if other_pose.exists() else None
         keypoints = other_keypoints = None
         if row.synth_kind == "body":
             keypoints = _resampled(load_truth(manifest.resolve(row.synth_truth)), clip.times)
@@ -155,6 +162,7 @@ def generated_samples(heldout: Path, gen_dir: Path) -> list[Sample]:
                 keypoints=keypoints,
                 other_keypoints=other_keypoints,
                 video_other_audio=other_video,
+                video_other_pose=other_pose_video,
                 **truth_pair(manifest, row, row.partner, len(clip.frames)),
             )
         )

@@ -7,9 +7,12 @@ pairs a matching and a mismatching condition per sample (see `omni.demo.effects`
   clip's audio (for the true clips: the same video scored against another clip's audio);
 - pose steers the body: keypoint error to the driving pose vs. to another clip's pose;
 - the reference steers identity: colour similarity to the own reference vs. another identity's;
-- audio steers the mouth and pose steers the body, also as the pixel error to the true frames
-  (the person rendered with the driving audio or pose) vs. to the same person rendered with the
-  other clip's audio or pose, over the pixels where the two renderings differ.
+- audio steers the mouth and pose steers the body, also as the pixel error to the true frames:
+  the video driven by the own audio (pose) and the one driven by the other clip's audio (pose),
+  each against the truth of its own condition vs. against the truth of the other one (the person
+  re-rendered with the other clip's audio or pose), over the pixels where the two renderings
+  differ. Both videos and both truths enter both sides, so a generator that ignores the
+  condition scores no difference whatever the renderings look like.
 """
 
 from __future__ import annotations
@@ -40,8 +43,11 @@ class Sample:
     other_keypoints: np.ndarray | None = None  # another clip's pose, same length
     video_other_audio: np.ndarray | None = None  # same reference driven by another clip's audio
     other_wave: np.ndarray | None = None  # that other audio (used when video_other_audio is None)
+    video_other_pose: np.ndarray | None = None  # same reference and audio, another clip's pose
     truth: np.ndarray | None = None  # (T, H, W, 3) the true frames (own audio and pose)
     counterfactual: np.ndarray | None = None  # same person, other audio (faces) / pose (bodies)
+    swapped: np.ndarray | None = None  # the video driven by the other condition for the pixel
+    # measure (None: video_other_audio for faces, video_other_pose for bodies)
 
 
 def measure(
@@ -65,8 +71,11 @@ def measure(
             else:
                 other = effects.lip_sync_r0(frames, sample.other_wave, sample.sr, sample.fps)
             audio_other.append(other)
-        if sample.truth is not None and sample.counterfactual is not None:
-            own, other = effects.truth_errors(frames, sample.truth, sample.counterfactual)
+        swapped = sample.swapped
+        if swapped is None:
+            swapped = sample.video_other_audio if sample.kind == "face" else sample.video_other_pose
+        if sample.truth is not None and sample.counterfactual is not None and swapped is not None:
+            own, other = effects.truth_match(frames, swapped, sample.truth, sample.counterfactual)
             pixels[sample.kind][0].append(own)
             pixels[sample.kind][1].append(other)
         if sample.kind == "body" and sample.keypoints is not None:
@@ -93,8 +102,8 @@ def measure(
                 "audio steers the mouth",
                 "pixel error to the true frames (where own and other audio differ)",
                 *(np.array(v) for v in pixels["face"]),
-                own_label="truth with the driving audio",
-                other_label="truth with other audio",
+                own_label="each video vs the truth of its audio",
+                other_label="vs the truth of the other audio",
                 higher_is_better=False,
             )
         )
@@ -116,8 +125,8 @@ def measure(
                 "pose steers the body",
                 "pixel error to the true frames (where own and other pose differ)",
                 *(np.array(v) for v in pixels["body"]),
-                own_label="truth with the driving pose",
-                other_label="truth with other pose",
+                own_label="each video vs the truth of its pose",
+                other_label="vs the truth of the other pose",
                 higher_is_better=False,
             )
         )
@@ -197,6 +206,8 @@ def true_samples(
                     **truth_pair(manifest, row, group.clip_id[j], frames or int(row.num_frames)),
                 )
             )
+            # a perfect generator driven by the other condition makes the counterfactual
+            samples[-1].swapped = samples[-1].counterfactual
     return samples
 
 

@@ -124,6 +124,18 @@ def test_truth_errors_only_count_where_the_renderings_differ():
     assert all(math.isnan(x) for x in effects.truth_errors(video, truth, truth))
 
 
+def test_truth_match_cancels_what_the_renderings_look_like():
+    truth = np.zeros((2, 32, 32, 3), np.uint8)
+    other = truth.copy()
+    other[:, :4, :4] = 255
+    grey = np.full_like(truth, 100)  # ignores the condition: closer to the dark rendering
+    assert effects.truth_errors(grey, truth, other)[0] < effects.truth_errors(grey, truth, other)[1]
+    matching, mismatching = effects.truth_match(grey, grey, truth, other)
+    assert matching == pytest.approx(mismatching)  # no effect for a generator that ignores it
+    assert effects.truth_match(truth, other, truth, other) == pytest.approx((0.0, 1.0))
+    assert effects.truth_match(other, truth, truth, other) == pytest.approx((1.0, 0.0))
+
+
 def test_counterfactual_renders_only_change_the_swapped_condition(world):
     """The re-rendered clip equals the video (up to h264); another clip's audio changes only the
     mouth of a face, another clip's pose only the body of a figure."""

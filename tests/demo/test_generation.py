@@ -35,6 +35,16 @@ def test_jobs_pair_within_a_kind(tmp_path):
     for job in other:  # same reference and caption, the partner's audio
         assert job.ref == by_clip[job.clip_id].ref and job.text == by_clip[job.clip_id].text
         assert job.audio != by_clip[job.clip_id].audio
+    other_pose = [j for j in jobs if j.out.parent.name == "other_pose"]
+    assert len(other_pose) == 2 and len(jobs) == 8
+    for job in other_pose:  # same reference, caption and audio, the partner's keypoints
+        mine = by_clip[job.clip_id]
+        assert job.kind == "body" and (job.ref, job.text, job.audio) == (
+            mine.ref,
+            mine.text,
+            mine.audio,
+        )
+        assert Path(job.pose).exists() and job.pose != mine.pose
 
 
 def test_truth_keypoints_follow_the_generated_frame_times():
