@@ -57,7 +57,7 @@ class DemoConfig:
         """Training steps per stage, in order (each stage starts from the previous one)."""
         if self.quick:
             return {"text_ref": 10, "audio": 15, "pose": 5}
-        return {"text_ref": 250, "audio": 350, "pose": 200}
+        return {"text_ref": 250, "audio": 350, "pose": 300}
 
     def num_frames(self) -> int:
         """Frames per training window (and per generated segment)."""
@@ -105,7 +105,7 @@ class DemoConfig:
         common = dict(size=128, clips_per_identity=2, head_motion=HEAD_MOTION)
         if self.quick:
             return dict(n_clips=10, seconds=2.0, held_out=4, **common)
-        return dict(n_clips=36, seconds=2.0, held_out=10, **common)
+        return dict(n_clips=42, seconds=2.0, held_out=16, **common)
 
 
 @dataclass
@@ -222,11 +222,8 @@ def step_generate(run: DemoRun) -> str:
         seconds=run.config.generate_seconds(),
     )  # fmt: skip
     for job in jobs:
-        tag = (
-            "own audio" + (" + pose" if job.pose else "")
-            if "own" in job.out.parts
-            else "other audio"
-        )
+        tag = {"own": "own audio" + (" + pose" if job.pose else ""), "other_audio": "other audio"}
+        tag = tag.get(job.out.parent.name, "own audio + other pose")
         run.videos.append((f"{job.clip_id}: generated, {tag}", job.out))
     run.outputs["generated videos"] = run.out / "generated"
     return f"{len(jobs)} videos ({made} made now, {run.config.sample_steps()} sampling steps)"
