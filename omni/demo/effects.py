@@ -23,15 +23,13 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 MIN_SIDE = 128  # frames smaller than this are upscaled before face mesh / pose see them
-ARM_JOINTS = [
-    11,
-    12,
-    13,
-    14,
-    15,
-    16,
-]  # shoulders, elbows, wrists (the half-body figures gesture with
-# their arms; hips and legs are at or below the frame edge, where mediapipe only guesses them)
+ARM_JOINTS = [11, 12, 13, 14, 15, 16]
+"""Shoulders, elbows, wrists: the half-body figures gesture with their arms; hips and legs are at
+or below the frame edge, where mediapipe only guesses them."""
+MIN_SAMPLES = 5
+"""A claim holds only with at least this many samples: with fewer, a percentile bootstrap
+interval is little more than the range of the values (2 samples of noise both land on one side of
+zero a quarter of the time)."""
 
 
 @dataclass(frozen=True)
@@ -56,8 +54,8 @@ class Effect:
 
     @property
     def significant(self) -> bool:
-        """The confidence interval of the difference lies above zero."""
-        return bool(self.ci_low > 0)
+        """At least MIN_SAMPLES samples and the confidence interval of the difference above 0."""
+        return bool(self.n >= MIN_SAMPLES and self.ci_low > 0)
 
     def to_dict(self) -> dict:
         return {**asdict(self), "significant": self.significant}
@@ -175,19 +173,20 @@ def keypoint_error(estimated: np.ndarray, target: np.ndarray) -> float:
 
 TRUTH_SIDE = 32
 """Side (px) at which generations are compared with the rendered truth: the model's resolution."""
-TRUTH_MIN_DIFF = 0.02
-"""A pixel counts as changed by the condition where a channel differs by more than this (0..1)."""
+TRUTH_MIN_DIFF = 5.0
+"""A pixel counts as changed by the condition where a channel differs by more than this (of 255)."""
 
 
 def truth_errors(
     frames: np.ndarray, truth: np.ndarray, counterfactual: np.ndarray, side: int = TRUTH_SIDE
 ) -> tuple[float, float]:
-    """Squared pixel error of a video to its true frames and to a counterfactual rendering.
+    """Squared pixel error (8-bit levels²) of a video to its true frames and to a counterfactual
+    rendering.
 
     `truth` is the clip as the driving condition renders it, `counterfactual` the same person and
     moment rendered with the other condition (another clip's audio or pose); all (T, H, W, 3)
     uint8, shrunk (area) to `side` px. Both errors are means over the pixels where the two
-    renderings differ (a changed channel > TRUTH_MIN_DIFF), i.e. where only the condition decides
+    renderings differ (a channel changed by more than TRUTH_MIN_DIFF levels), i.e. where only the condition decides
     the picture; elsewhere the two errors would be equal. Lower error to the truth than to the
     counterfactual means the video follows its condition. NaN, NaN when nothing differs.
     """
@@ -231,7 +230,7 @@ def _shrink(frames: np.ndarray, side: int) -> np.ndarray:
         frames = np.stack(
             [cv2.resize(f, (side, side), interpolation=cv2.INTER_AREA) for f in frames]
         )
-    return frames.astype(np.float64) / 255.0
+    return frames.astype(np.float64)
 
 
 def colour_similarity(frames: np.ndarray, reference: np.ndarray, bins: int = 8) -> float:

@@ -8,7 +8,7 @@ import math
 import os
 from pathlib import Path
 
-from omni.demo.effects import Effect
+from omni.demo.effects import MIN_SAMPLES, Effect
 
 
 def _num(x: float, digits: int = 3) -> str:
@@ -30,7 +30,9 @@ def effect_row(e: Effect) -> dict[str, str]:
         "mismatching": f"{_num(e.other)} ({e.other_label})",
         "difference": f"{_num(e.difference)} [{_num(e.ci_low)}, {_num(e.ci_high)}] {pct}% CI",
         "Cohen's d_z": f"{_num(e.cohen_dz, 2)} [{_num(e.dz_low, 2)}, {_num(e.dz_high, 2)}]",
-        "holds": "yes" if e.significant else "no",
+        "holds": "yes"
+        if e.significant
+        else ("no" if e.n >= MIN_SAMPLES else f"no (n < {MIN_SAMPLES})"),
     }
 
 

@@ -39,6 +39,8 @@ def test_paired_effect_direction_nans_and_no_effect():
     x = rng.normal(size=200)
     null = effects.paired_effect("none", "x", x, rng.permutation(x))
     assert null.ci_low < 0 < null.ci_high and not null.significant
+    few = effects.paired_effect("few", "x", np.array([1.0, 1.1]), np.array([0.0, 0.0]))
+    assert few.ci_low > 0 and not few.significant  # fewer than MIN_SAMPLES: never "holds"
     single = effects.paired_effect("one", "x", np.array([1.0]), np.array([0.0]))
     assert single.n == 1 and math.isnan(single.ci_low) and math.isnan(single.cohen_dz)
     with pytest.raises(ValueError, match="one length"):
@@ -116,11 +118,11 @@ def test_truth_errors_only_count_where_the_renderings_differ():
     video = truth.copy()
     video[:, 10:, 10:] = 100  # an error both renderings share does not count
     own_err, other_err = effects.truth_errors(video, truth, other)
-    assert own_err == pytest.approx(0.0) and other_err == pytest.approx(1.0)
+    assert own_err == pytest.approx(0.0) and other_err == pytest.approx(255.0**2)
     video[:, :4, :4] = 255  # a video that follows the other condition
-    assert effects.truth_errors(video, truth, other) == pytest.approx((1.0, 0.0))
+    assert effects.truth_errors(video, truth, other) == pytest.approx((255.0**2, 0.0))
     big = np.repeat(np.repeat(video, 4, axis=1), 4, axis=2)  # compared at 32 px whatever the size
-    assert effects.truth_errors(big, truth, other) == pytest.approx((1.0, 0.0))
+    assert effects.truth_errors(big, truth, other) == pytest.approx((255.0**2, 0.0))
     assert all(math.isnan(x) for x in effects.truth_errors(video, truth, truth))
 
 
@@ -132,8 +134,8 @@ def test_truth_match_cancels_what_the_renderings_look_like():
     assert effects.truth_errors(grey, truth, other)[0] < effects.truth_errors(grey, truth, other)[1]
     matching, mismatching = effects.truth_match(grey, grey, truth, other)
     assert matching == pytest.approx(mismatching)  # no effect for a generator that ignores it
-    assert effects.truth_match(truth, other, truth, other) == pytest.approx((0.0, 1.0))
-    assert effects.truth_match(other, truth, truth, other) == pytest.approx((1.0, 0.0))
+    assert effects.truth_match(truth, other, truth, other) == pytest.approx((0.0, 255.0**2))
+    assert effects.truth_match(other, truth, truth, other) == pytest.approx((255.0**2, 0.0))
 
 
 def test_counterfactual_renders_only_change_the_swapped_condition(world):
