@@ -1,4 +1,5 @@
-"""A drawn full-body figure facing the camera, posed by a seeded motion, with true keypoints.
+"""A drawn figure facing the camera (framed half-body by `world`), posed by a seeded motion, with
+true keypoints.
 
 Local units: the pelvis centre is the origin, y points down, one unit is the torso length. The
 figure has volume (shirt torso, sleeves, trousers, shoes, hands, a drawn head) because mediapipe

@@ -4,7 +4,7 @@ Three kinds of clip, all square frames of `size` pixels:
 - `face`: a drawn cartoon head and shoulders (mediapipe's face mesh finds it) talking;
 - `portrait`: scikit-image's astronaut photo, its mouth warped open by the audio (train split only:
   there is one real face);
-- `body`: a drawn full-body figure moving its arms and legs by a seeded motion, also talking.
+- `body`: a drawn figure, framed half-body, gesturing with its arms by a seeded motion, also talking.
 Every clip's speech is synthetic (`omni.demo.speech`); its envelope, averaged over each frame,
 *is* the mouth opening of that frame. Identities (skin, hair, eye and shirt colours, face size,
 background) and audio are drawn from seeds, and the held-out split has identities and audio the

@@ -135,7 +135,7 @@ def caption(identity: Identity) -> str:
             f"to the camera in front of a {n['backdrop']} wall."
         )
     return (
-        f"A full-body cartoon person with {n['skin']} skin, {hair}, a {n['shirt']} shirt and "
+        f"A half-body cartoon person with {n['skin']} skin, {hair}, a {n['shirt']} shirt and "
         f"{n['trousers']} trousers moves their arms while talking, in front of a {n['backdrop']} wall."
     )
 
