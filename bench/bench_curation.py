@@ -11,8 +11,9 @@ not inflate as much), their ratios to the decode's, and the busy cores (CPU / wa
 threads overlap, below 1 when other processes take the cores).
 `score_task` in one process overlaps the decode, face track, first pose pass and audio decode,
 then the dense pose pass with the rest (score.OVERLAP); pool workers do not. Workers: the same N
-clips through a spawn process pool of 1 and of 2 single-threaded workers, with and without worker
-start-up and model loading, the CPU time the workers spent in `score_task` (if it grows with 2
+clips through a spawn process pool of 1 and of 2 single-threaded workers: from the pool's start
+(worker start-up and model loading included), and warm (each worker has scored one clip first,
+so its mediapipe graphs are built), the CPU time the workers spent in `score_task` (if it grows with 2
 workers, the cores slow each other down; if the wall time exceeds it / workers, the workers wait)
 and the threads a worker has. For reference, the speed-up the same pools get right now on work
 that is not this project's (a pure-Python loop, bare decodes): what the machine allows.
@@ -104,27 +105,37 @@ def per_clip(source: Path, seconds: float, config: ScoreConfig) -> None:
           + ", ".join(f"{k} {w:.2f}/{c:.2f}" for k, (w, c) in parts.items()))  # fmt: skip
 
 
-def _warm(_: int) -> None:
-    """Load a worker's models (and hold it a moment, so each worker gets one of these)."""
-    from omni.curation.scorers import face_tracker, pose_estimator
+def _warm(task: dict) -> int:
+    """Score one clip in this worker (its models load, and mediapipe builds its graphs on their
+    first frame); its process id. Held a moment, so each worker gets one."""
+    score_task(task)
+    time.sleep(0.5)
+    return os.getpid()
 
-    face_tracker(ScoreConfig().face_detect_every)
-    pose_estimator()
-    time.sleep(1.0)
+
+def _warm_all(pool: ProcessPoolExecutor, fn, item, workers: int) -> None:
+    """Run `fn(item)` until every worker of `pool` has run it once."""
+    warmed: set[int] = set()
+    while len(warmed) < workers:
+        warmed.update(pool.map(fn, [item] * workers))
 
 
 def pool_time(tasks: list[dict], workers: int) -> tuple[float, float, float, int]:
-    """(seconds including worker start-up and model loading, seconds once workers are warm,
-    CPU seconds the workers spent scoring, the most threads a worker had)."""
-    start = time.perf_counter()
+    """(seconds from starting the pool to the last clip, including worker start-up and model
+    loading; seconds for the clips once every worker has scored a clip; CPU seconds the warm
+    workers spent scoring; the most threads a worker had)."""
     context = get_context("spawn")
+    start = time.perf_counter()
     with ProcessPoolExecutor(workers, mp_context=context, initializer=single_threaded) as pool:
-        list(pool.map(_warm, range(workers)))
+        list(pool.map(score_task, tasks, chunksize=1))
+        cold = time.perf_counter() - start
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=single_threaded) as pool:
+        _warm_all(pool, _warm, {**tasks[0], "clip_id": "warm-up"}, workers)
         warm = time.perf_counter()
         done = list(pool.map(_score_cpu, tasks, chunksize=1))
         end = time.perf_counter()
     cpu, threads = sum(d[0] for d in done), max(d[1] for d in done)
-    return end - start - 1.0, end - warm, cpu, threads  # minus the warm-up's sleep
+    return cold, end - warm, cpu, threads
 
 
 def _spin(_: int) -> float:
@@ -143,15 +154,18 @@ def reference_speedup(fn, items: list) -> tuple[float, float]:
     context = get_context("spawn")
     for w in (1, 2):
         with ProcessPoolExecutor(w, mp_context=context, initializer=single_threaded) as pool:
-            list(pool.map(_warm_spin, range(w)))
+            _warm_all(pool, _warm_ref, (fn, items[0]), w)
             start = time.perf_counter()
             cpus[w] = sum(pool.map(fn, items, chunksize=1))
             walls[w] = time.perf_counter() - start
     return walls[1] / walls[2], cpus[2] / cpus[1]
 
 
-def _warm_spin(_: int) -> None:
+def _warm_ref(job: tuple) -> int:
+    fn, item = job
+    fn(item)
     time.sleep(0.5)
+    return os.getpid()
 
 
 def main() -> None:
