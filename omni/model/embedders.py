@@ -126,23 +126,46 @@ class TextEmbedder(nn.Module):
 
 
 class AudioEmbedder(nn.Module):
-    """Audio features per pixel frame (B, T, Da) -> audio tokens per latent frame (B, F, r, D).
+    """Audio features per pixel frame (B, T, Da) -> audio tokens per latent frame (B, F, R, D).
 
     Each frame's features are concatenated with `window` neighbours on each side and projected by
-    an MLP; latent frame 0 (one pixel frame) repeats its token r times, frame f >= 1 gets the r
-    pixel frames it encodes.
+    an MLP to one token per pixel frame; latent frame 0 (one pixel frame) repeats its token r
+    times, frame f >= 1 gets the r pixel frames it encodes (R = r).
+
+    With `context` > 0 a latent frame's tokens are also the `context` pixel frames on each side
+    of its own (edge replicated), each plus a learned offset embedding saying where it lies,
+    and a learned null token a video token can attend to instead of the audio (R = r + 2 context
+    + 1). Without them a temporal-factor-1 VAE gives one token per frame: the frame's
+    cross-attention is a softmax over one key, so every video token of the frame gets the same
+    update whatever it is; with several keys and a null, the mouth's tokens can take the audio
+    and the background's can take nothing.
     """
 
-    def __init__(self, audio_dim: int, window: int, hidden: int, temporal_factor: int) -> None:
+    def __init__(
+        self, audio_dim: int, window: int, hidden: int, temporal_factor: int, context: int = 0
+    ) -> None:
         super().__init__()
-        self.window = window
+        self.window, self.context = window, context
         self.r = temporal_factor
         self.mlp = Mlp(audio_dim * (2 * window + 1), hidden, hidden)
+        if context:
+            self.offset = nn.Parameter(torch.randn(temporal_factor + 2 * context, hidden) * 0.02)
+            self.null = nn.Parameter(torch.randn(hidden) * 0.02)
+
+    @property
+    def tokens_per_frame(self) -> int:
+        return self.r + (2 * self.context + 1 if self.context else 0)
 
     def forward(self, audio: Tensor) -> Tensor:
         x = self.mlp(neighbour_concat(audio, self.window, dim=1))  # (B, T, D)
         x = torch.cat([x[:, :1].expand(-1, self.r - 1, -1), x], dim=1)  # (B, r F, D)
-        return rearrange(x, "b (f r) d -> b f r d", r=self.r)
+        if not self.context:
+            return rearrange(x, "b (f r) d -> b f r d", r=self.r)
+        c = self.context
+        x = torch.cat([x[:, :1].expand(-1, c, -1), x, x[:, -1:].expand(-1, c, -1)], dim=1)
+        windows = x.unfold(1, self.r + 2 * c, self.r).transpose(2, 3)  # (B, F, r + 2c, D)
+        null = self.null.expand(*windows.shape[:2], 1, -1)
+        return torch.cat([windows + self.offset, null], dim=2)  # (B, F, r + 2c + 1, D)
 
 
 class AudioCrossAttention(nn.Module):

@@ -50,7 +50,9 @@ class OmniMMDiT(nn.Module):
             cfg.text_dim, d, cfg.num_heads, cfg.text_refiner_layers, cfg.norm_eps
         )
         self.audio_embed = (
-            AudioEmbedder(cfg.audio_dim, cfg.audio_window, d, cfg.latent_temporal_factor)
+            AudioEmbedder(
+                cfg.audio_dim, cfg.audio_window, d, cfg.latent_temporal_factor, cfg.audio_context
+            )
             if cfg.audio_dim
             else None
         )
@@ -249,7 +251,7 @@ class OmniMMDiT(nn.Module):
                 f"cond.audio must be (B, 1 + {self.config.latent_temporal_factor}*(F-1), audio_dim) = {want} "
                 f"for a latent of {f} frames, got {tuple(cond.audio.shape)}"
             )
-        tokens = self.audio_embed(cond.audio)  # (B, F, r, D)
+        tokens = self.audio_embed(cond.audio)  # (B, F, R, D)
         return AudioContext(tokens, active.view(b, 1, 1).to(dtype), num_clean)
 
     def _key_mask(

@@ -52,6 +52,10 @@ class MMDiTConfig:
     """Channels of the per-video-frame audio features; 0 = no audio path."""
     audio_window: int = 2
     """Audio frames concatenated on each side of a frame before the audio MLP."""
+    audio_context: int = 2
+    """Audio tokens of this many pixel frames on each side of a latent frame's own frames that its
+    video tokens also attend to (learned offsets), plus a learned null token; 0 = only the frame's
+    own tokens (with a temporal-factor-1 VAE that is one key: every token gets the same update)."""
     audio_attention: Literal["frame", "full"] = "frame"
     """'frame': video tokens of a latent frame attend to that frame's audio tokens (block-diagonal);
     'full': every video token attends to every audio token."""
@@ -104,6 +108,8 @@ class MMDiTConfig:
             raise ValueError(
                 f"unknown MMDiTConfig keys {unknown}; expected a subset of {sorted(known)}"
             )
+        if "audio_dim" in data and "audio_context" not in data:
+            data = {**data, "audio_context": 0}  # written before the option: no context tokens
         return cls(**data)
 
     def replace(self, **changes: Any) -> MMDiTConfig:

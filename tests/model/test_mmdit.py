@@ -3,7 +3,9 @@ import torch
 
 from model.helpers import make_inputs, randomize, tiny_config
 from omni.model.conditions import Conditions
+from omni.model.embedders import AudioEmbedder
 from omni.model.mmdit import OmniMMDiT
+from omni.model.presets import MMDiTConfig
 
 
 def _model(cfg, seed=0):
@@ -113,7 +115,10 @@ def test_cfg_rows_stacked_in_one_batch_match_separate_passes(cfg):
 
 @pytest.mark.parametrize("mode", ["frame", "full"])
 def test_audio_reaches_only_its_own_latent_frame_in_frame_mode(mode):
-    cfg = tiny_config(num_dual_blocks=1, num_single_blocks=0, audio_window=0, audio_attention=mode)
+    cfg = tiny_config(
+        num_dual_blocks=1, num_single_blocks=0, audio_window=0, audio_context=0,
+        audio_attention=mode,
+    )  # fmt: skip
     model = _model(cfg)
     x, t, cond = make_inputs(cfg, f=3, motion=0)
     audio = cond.audio.clone()
@@ -127,6 +132,59 @@ def test_audio_reaches_only_its_own_latent_frame_in_frame_mode(mode):
         assert diff[0] == 0 and diff[1] == 0
     else:
         assert diff[0] > 1e-4
+
+
+def test_audio_context_reaches_the_neighbouring_pixel_frames_only():
+    """With context c, latent frame f's tokens also see c pixel frames on each side."""
+    cfg = tiny_config(num_dual_blocks=1, num_single_blocks=0, audio_window=0, audio_context=1)
+    model = _model(cfg)
+    x, t, cond = make_inputs(cfg, f=4, motion=0)  # pixel frames 0 | 1-4 | 5-8 | 9-12
+    audio = cond.audio.clone()
+    audio[:, 9] += 3.0  # first pixel frame of latent frame 3: in frame 2's context, not frame 1's
+    with torch.no_grad():
+        a = model(x, t, cond)
+        b = model(x, t, Conditions(**{**cond.__dict__, "audio": audio}))
+    diff = (a - b).abs().amax(dim=(0, 1, 3, 4))
+    assert diff[0] == 0 and diff[1] == 0
+    assert diff[2] > 1e-3 and diff[3] > 1e-3
+
+
+def test_audio_embedder_context_tokens_are_the_neighbouring_frames_with_offsets():
+    emb = AudioEmbedder(audio_dim=3, window=0, hidden=8, temporal_factor=4, context=2)
+    audio = torch.randn(2, 9, 3)  # 1 + 4 * 2 pixel frames -> 3 latent frames
+    tokens = emb(audio)
+    assert tokens.shape == (2, 3, 4 + 4 + 1, 8) and emb.tokens_per_frame == 9
+    per_frame = emb.mlp(audio)  # (B, 9, D): one token per pixel frame
+    # latent frame 1 encodes pixel frames 1..4; its context adds 0, -1 (edge: 0) and 5, 6
+    for j, pixel in enumerate([0, 0, 1, 2, 3, 4, 5, 6]):
+        torch.testing.assert_close(tokens[:, 1, j], per_frame[:, pixel] + emb.offset[j])
+    torch.testing.assert_close(tokens[:, 2, -1], emb.null.expand(2, -1))
+
+
+def test_frame_update_differs_across_tokens_only_with_context():
+    """Temporal factor 1 (a patch VAE): without context one key per frame, so every video token
+    of a frame gets the same audio update; with context and the null token they differ."""
+    spread = {}
+    torch.manual_seed(0)
+    for context in (0, 2):
+        cfg = tiny_config(latent_temporal_factor=1, audio_context=context)
+        attn = randomize(OmniMMDiT(cfg), 1, std=1.0).blocks[0].audio  # sharp attention
+        emb = randomize(AudioEmbedder(cfg.audio_dim, 2, cfg.hidden_size, 1, context), 2)
+        x = torch.randn(1, 3 * 16, cfg.hidden_size)  # 3 frames of 16 tokens
+        with torch.no_grad():
+            update = attn(x, emb(torch.randn(1, 3, cfg.audio_dim))).view(3, 16, -1)
+        deviation = (update - update.mean(dim=1, keepdim=True)).abs().mean()
+        spread[context] = (deviation / update.abs().mean()).item()
+    assert spread[0] < 1e-5
+    assert spread[2] > 0.02  # 0.09-0.19 over seeds
+
+
+def test_configs_saved_before_audio_context_load_without_it():
+    cfg = tiny_config()
+    assert cfg.audio_context == 2
+    assert MMDiTConfig.from_dict(cfg.to_dict()) == cfg
+    old = {k: v for k, v in cfg.to_dict().items() if k != "audio_context"}
+    assert MMDiTConfig.from_dict(old).audio_context == 0
 
 
 def test_gradient_checkpointing_gives_same_output_and_grads():
