@@ -84,64 +84,34 @@ def measure(
             pose_other.append(
                 effects.keypoint_error(estimated, sample.other_keypoints[: len(frames)])
             )
-    out = []
-    if audio_own:
-        out.append(
-            effects.paired_effect(
-                "audio steers the mouth",
-                "landmark lip sync r(0)",
-                np.array(audio_own),
-                np.array(audio_other),
-                own_label="driving audio",
-                other_label="other audio",
-            )
+    claims = [  # (claim, measure, own, other, own label, other label, higher is better)
+        ("audio steers the mouth", "landmark lip sync r(0)", audio_own, audio_other,
+         "driving audio", "other audio", True),
+        ("audio steers the mouth", _PIXEL.format("audio"), *pixels["face"],
+         "each video vs the truth of its audio", "vs the truth of the other audio", False),
+        ("pose steers the body", "arm keypoint error (fraction of frame)", pose_own, pose_other,
+         "driving pose", "other pose", False),
+        ("pose steers the body", _PIXEL.format("pose"), *pixels["body"],
+         "each video vs the truth of its pose", "vs the truth of the other pose", False),
+        ("reference steers identity", "colour-histogram similarity", id_own, id_other,
+         "own reference", "other identity's reference", True),
+    ]  # fmt: skip
+    return [
+        effects.paired_effect(
+            name,
+            measure,
+            np.array(own),
+            np.array(other),
+            own_label=own_label,
+            other_label=other_label,
+            higher_is_better=higher,
         )
-    if pixels["face"][0]:
-        out.append(
-            effects.paired_effect(
-                "audio steers the mouth",
-                "pixel error to the true frames (where own and other audio differ)",
-                *(np.array(v) for v in pixels["face"]),
-                own_label="each video vs the truth of its audio",
-                other_label="vs the truth of the other audio",
-                higher_is_better=False,
-            )
-        )
-    if pose_own:
-        out.append(
-            effects.paired_effect(
-                "pose steers the body",
-                "arm keypoint error (fraction of frame)",
-                np.array(pose_own),
-                np.array(pose_other),
-                own_label="driving pose",
-                other_label="other pose",
-                higher_is_better=False,
-            )
-        )
-    if pixels["body"][0]:
-        out.append(
-            effects.paired_effect(
-                "pose steers the body",
-                "pixel error to the true frames (where own and other pose differ)",
-                *(np.array(v) for v in pixels["body"]),
-                own_label="each video vs the truth of its pose",
-                other_label="vs the truth of the other pose",
-                higher_is_better=False,
-            )
-        )
-    if id_own:
-        out.append(
-            effects.paired_effect(
-                "reference steers identity",
-                "colour-histogram similarity",
-                np.array(id_own),
-                np.array(id_other),
-                own_label="own reference",
-                other_label="other identity's reference",
-            )
-        )
-    return out
+        for name, measure, own, other, own_label, other_label, higher in claims
+        if own
+    ]
+
+
+_PIXEL = "pixel error to the true frames (where own and other {} differ)"
 
 
 def _fit(image: np.ndarray, frames: np.ndarray) -> np.ndarray:
