@@ -137,6 +137,14 @@ class Conditions:
         }
         return Conditions(**out, active=active)
 
+    def select(self, rows: Tensor) -> Conditions:
+        """The rows picked by `rows` (B,) bool or indices, tensors and activity masks alike."""
+        picked = {
+            name: None if getattr(self, name) is None else getattr(self, name)[rows]
+            for name in _TENSOR_FIELDS
+        }
+        return Conditions(**picked, active={k: v[rows] for k, v in self.active.items()})
+
     def repeat(self, n: int) -> Conditions:
         """The batch repeated n times along B (row order: all rows, then all rows again, ...)."""
         return Conditions.cat([self] * n)

@@ -154,13 +154,13 @@ class OmniModule(pl.LightningModule):
         else:
             with torch.no_grad():
                 motion = self.model.encode_video(batch["motion"][on])  # (B_on, C, M', h, w)
-        rows = select_rows(cond, on)
+        rows = cond.select(on)
         with_motion = dataclasses.replace(
             rows, motion=motion, active={**rows.active, "motion": torch.ones_like(on[on])}
         )
         passes = [(on, with_motion)]
         if not bool(on.all()):
-            passes.insert(0, (~on, select_rows(cond, ~on)))
+            passes.insert(0, (~on, cond.select(~on)))
         return passes
 
     def _num_tokens(self, x0: Tensor) -> int:
@@ -185,12 +185,10 @@ class OmniModule(pl.LightningModule):
     # -- training ------------------------------------------------------------------------------
     def _count_skipped(self, batch: dict, key: str) -> None:
         """Log how many clips of the batch failed to decode (summed per epoch), with reasons."""
-        notes = batch.get("skipped", [])
+        notes = _warn_skipped(batch)
         size = max(1, len(batch.get("key", ())))
         sync = key.startswith("val/")
         self.log(key, float(len(notes)), reduce_fx="sum", batch_size=size, sync_dist=sync)
-        for note in notes:
-            log.warning("clip skipped (decode failed): %s", note)
 
     def _skip_empty_step(self) -> Tensor | None:
         """The training step of a batch none of whose clips decoded: skipped on one process;
@@ -337,8 +335,7 @@ class OmniModule(pl.LightningModule):
             self.test_hook.on_test_start(self)
 
     def test_step(self, batch: dict, batch_idx: int) -> Any:
-        for note in batch.get("skipped", []):
-            log.warning("test clip skipped (decode failed): %s", note)
+        _warn_skipped(batch)
         if is_empty(batch):
             return None
         if self.test_hook is not None:
@@ -376,8 +373,7 @@ class OmniModule(pl.LightningModule):
         return getattr(self, "_ema_ctx", None) is None
 
     def predict_step(self, batch: dict, batch_idx: int) -> dict:
-        for note in batch.get("skipped", []):
-            log.warning("clip skipped (decode failed): %s", note)
+        _warn_skipped(batch)
         if is_empty(batch):
             return {"clip_id": [], "video": torch.zeros(0)}
         return {"clip_id": batch["clip_id"], "video": self.sample(batch).cpu()}
@@ -392,16 +388,14 @@ class OmniModule(pl.LightningModule):
             self.ema.load_state_dict(checkpoint["ema"])
 
 
+def _warn_skipped(batch: dict) -> list[str]:
+    """Log each clip of the batch that failed to decode, with its reason; the reasons."""
+    notes = batch.get("skipped", [])
+    for note in notes:
+        log.warning("clip skipped (decode failed): %s", note)
+    return notes
+
+
 def _val_counter() -> dict:
     """Per validation epoch: samples decoded, clips skipped, the first skip's reason."""
     return {"decoded": 0, "skipped": 0, "first": ""}
-
-
-def select_rows(cond: Conditions, rows: Tensor) -> Conditions:
-    """The Conditions of the rows selected by `rows` (B,) bool (tensors and masks alike)."""
-    values = {
-        f.name: getattr(cond, f.name)[rows] if getattr(cond, f.name) is not None else None
-        for f in dataclasses.fields(cond)
-        if f.name != "active"
-    }
-    return Conditions(**values, active={k: v[rows] for k, v in cond.active.items()})

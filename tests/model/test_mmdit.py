@@ -213,3 +213,13 @@ def test_shape_errors_say_expected_and_got(cfg):
         model(x, t, Conditions(**{**cond.__dict__, "pose": cond.pose[:, :, :5]}))
     with pytest.raises(ValueError, match=r"cond.text must be \(B, L>=1, 64\)"):
         model(x, t, Conditions(**{**cond.__dict__, "text": cond.text[..., :10]}))
+
+
+def test_conditions_select_keeps_the_picked_rows_of_tensors_and_masks(cfg):
+    _, _, cond = make_inputs(cfg, b=3)
+    cond = cond.with_active(audio=torch.tensor([True, False, True]))
+    rows = torch.tensor([False, True, True])
+    picked = cond.select(rows)
+    assert torch.equal(picked.audio, cond.audio[1:]) and torch.equal(picked.ref, cond.ref[1:])
+    assert picked.active["audio"].tolist() == [False, True]
+    assert picked.text_pooled is None and picked.batch_size == 2
