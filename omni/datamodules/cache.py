@@ -188,9 +188,7 @@ class CacheWriter:
 
     def check_folder(self) -> None:
         meta = self.out / "meta.json"
-        if meta.exists():
-            check_version(self.out)
-        if meta.exists() and json.loads(meta.read_text()) != self.meta:
+        if meta.exists() and check_version(self.out) != self.meta:
             raise ValueError(
                 f"{self.out} holds a cache made for other data, model or settings "
                 f"({meta}); expected {json.dumps({k: v for k, v in self.meta.items() if k != 'clips'})}. "
