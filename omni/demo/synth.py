@@ -28,7 +28,7 @@ import pandas as pd
 import pyarrow as pa
 
 from omni.demo import body
-from omni.demo.speech import Voice, frame_mean, synthesize
+from omni.demo.speech import Speech, Voice, frame_mean, synthesize
 from omni.demo.world import (
     KINDS,
     Identity,
@@ -316,16 +316,7 @@ def _write_clip(out: Path, spec: DemoSpec, clip: ClipPlan) -> dict:
         paths["keypoints"] = f"keypoints/{clip.clip_id}.npz"
     num_frames = round(spec.seconds * spec.fps)
     if not all((out / p).exists() for p in paths.values()):
-        audio_rng = _rng(spec.seed, clip.split, "audio", clip.audio_index)
-        speech = synthesize(audio_rng, spec.seconds, _voice(audio_rng), spec.sr)
-        motion = None
-        if clip.pose_index is not None:
-            motion = body.Motion.sample(_rng(spec.seed, clip.split, "pose", clip.pose_index))
-        motion_rng = _rng(spec.seed, clip.split, "motion", clip.audio_index)
-        frames, truth = render_clip(
-            identity, speech, motion, motion_rng, num_frames, spec.fps, spec.size,
-            head_scale=spec.head_motion,
-        )  # fmt: skip
+        frames, truth, speech = _render(spec, clip, num_frames)
         meta = {"comment": f"omni synthetic demo clip {clip.clip_id}"}
         write_video(out / paths["video"], frames, spec.fps, speech.wave, spec.sr, metadata=meta)
         truth.save(out / paths["truth"])
@@ -414,33 +405,36 @@ def render_counterfactual(
     everything else (identity, blinks, own speech or motion) as in the clip. With neither, the
     clip's own frames. The truth a generator driven by those conditions should produce."""
     data_dir = Path(data_dir)
-    spec = json.loads((data_dir / "spec.json").read_text())
-    spec.setdefault("head_motion", 1.0)
-    if spec.get("version") != SYNTH_VERSION:
-        raise ValueError(f"{data_dir}: synth version {spec.get('version')}, need {SYNTH_VERSION}")
-    planned = plan(
-        spec["n_clips"],
-        spec["held_out"],
-        spec["seed"],
-        dict(spec["mix"]),
-        spec["clips_per_identity"],
-    )
+    data = json.loads((data_dir / "spec.json").read_text())
+    if data.get("version") != SYNTH_VERSION:
+        raise ValueError(f"{data_dir}: synth version {data.get('version')}, need {SYNTH_VERSION}")
+    spec = DemoSpec(**{**data, "mix": tuple(map(tuple, data["mix"]))})
+    planned = plan(spec.n_clips, spec.held_out, spec.seed, dict(spec.mix), spec.clips_per_identity)
     clips = {c.clip_id: c for c in planned}
-    clip = clips[clip_id]
-    seed, seconds, sr = spec["seed"], spec["seconds"], spec["sr"]
+    n = num_frames or round(spec.seconds * spec.fps)
+    speaker = clips[audio_from] if audio_from else None
+    mover = clips[pose_from] if pose_from else None
+    return _render(spec, clips[clip_id], n, speaker, mover)[0]
 
-    def speech_of(c: ClipPlan):
-        rng = _rng(seed, c.split, "audio", c.audio_index)
-        return synthesize(rng, seconds, _voice(rng), sr)
 
-    speech = speech_of(clips[audio_from] if audio_from else clip)
-    mover = clips[pose_from] if pose_from else clip
+def _render(
+    spec: DemoSpec,
+    clip: ClipPlan,
+    num_frames: int,
+    speaker: ClipPlan | None = None,
+    mover: ClipPlan | None = None,
+) -> tuple[np.ndarray, Truth, Speech]:
+    """(frames, truth, speech) of `clip`, with the speech of clip `speaker` and the body motion of
+    clip `mover` (default: the clip's own); identity, blinks and head motion are the clip's."""
+    speaker, mover = speaker or clip, mover or clip
+    audio_rng = _rng(spec.seed, speaker.split, "audio", speaker.audio_index)
+    speech = synthesize(audio_rng, spec.seconds, _voice(audio_rng), spec.sr)
     motion = None
     if mover.pose_index is not None and clip.kind == "body":
-        motion = body.Motion.sample(_rng(seed, mover.split, "pose", mover.pose_index))
-    n = num_frames or round(seconds * spec["fps"])
-    frames, _ = render_clip(
-        _identity(seed, clip), speech, motion, _rng(seed, clip.split, "motion", clip.audio_index),
-        n, spec["fps"], spec["size"], head_scale=spec["head_motion"],
+        motion = body.Motion.sample(_rng(spec.seed, mover.split, "pose", mover.pose_index))
+    frames, truth = render_clip(
+        _identity(spec.seed, clip), speech, motion,
+        _rng(spec.seed, clip.split, "motion", clip.audio_index), num_frames, spec.fps, spec.size,
+        head_scale=spec.head_motion,
     )  # fmt: skip
-    return frames
+    return frames, truth, speech
