@@ -87,9 +87,12 @@ def has_face(image: np.ndarray, min_confidence: float = 0.5) -> bool:
     """Whether mediapipe's face detector (full range, then short range) finds a face."""
     import mediapipe as mp
 
+    from omni.mpgraph import on_calling_thread
+
     frame = np.ascontiguousarray(image)
+    detector_class = on_calling_thread(mp.solutions.face_detection.FaceDetection)
     for selection in (1, 0):
-        with mp.solutions.face_detection.FaceDetection(
+        with detector_class(
             model_selection=selection, min_detection_confidence=min_confidence
         ) as detector:
             if detector.process(frame).detections:
