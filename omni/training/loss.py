@@ -34,14 +34,37 @@ def seeded_timesteps(
     return torch.cat(rows).to(device=like.device, dtype=like.dtype)
 
 
-def per_sample_mse(prediction: Tensor, target: Tensor) -> Tensor:
-    """(B, ...) x2 -> (B,) mean squared error per sample, in fp32."""
+def per_sample_mse(prediction: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
+    """(B, ...) x2 -> (B,) mean squared error per sample, in fp32; `weight` (broadcastable to
+    the prediction) scales each element's squared error."""
     if prediction.shape != target.shape:
         raise ValueError(
             f"prediction and target must match, got {tuple(prediction.shape)} vs {tuple(target.shape)}"
         )
     diff = (prediction.float() - target.float()) ** 2
+    if weight is not None:
+        diff = diff * weight.float()
     return diff.flatten(1).mean(dim=1)
+
+
+def motion_weights(x0: Tensor, strength: float) -> Tensor | None:
+    """Per-cell loss weights that favour what moves in the window, or None when off.
+
+    x0 (B, C, F, h, w) clean latents -> (B, 1, 1, h, w): 1 + strength * m, where m is each latent
+    cell's standard deviation over the window's frames (mean over channels) divided by the
+    sample's largest, then scaled so every sample's weights average 1 (the loss keeps its
+    scale; a still window gets weight 1 everywhere). The parts that move are the ones the
+    driving conditions explain (a talking mouth is a few percent of the frame, and with a plain
+    MSE its share of the loss is too small for the audio path to learn from); what stays still
+    is explained by the reference and is still learnt, with less weight.
+    """
+    if strength <= 0 or x0.shape[2] < 2:
+        return None
+    spread = x0.float().std(dim=2).mean(dim=1)  # (B, h, w)
+    peak = spread.flatten(1).amax(dim=1).clamp_min(1e-6)
+    weight = 1.0 + strength * spread / peak[:, None, None]
+    weight = weight / weight.flatten(1).mean(dim=1)[:, None, None]
+    return weight[:, None, None]
 
 
 def loss_by_mix(

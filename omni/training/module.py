@@ -36,7 +36,13 @@ from omni.model.flow import TimestepSampler, sample_path
 from omni.model.sampler import FlowSampler, GuidanceTerm
 from omni.training.ema import EMA
 from omni.training.hooks import TestHook
-from omni.training.loss import loss_by_mix, per_sample_mse, seeded_noise, seeded_timesteps
+from omni.training.loss import (
+    loss_by_mix,
+    motion_weights,
+    per_sample_mse,
+    seeded_noise,
+    seeded_timesteps,
+)
 from omni.training.network import NetworkConfig, build_network, load_init
 from omni.training.optim import adamw_with_warmup
 
@@ -59,6 +65,10 @@ class OmniModule(pl.LightningModule):
         warmup_steps: linear learning-rate warm-up from 0.
         lr_final_ratio: with < 1, a cosine decay after the warm-up takes the learning rate down
             to `lr * lr_final_ratio` at the trainer's last step (`max_steps`); 1 keeps it constant.
+        motion_weight: with > 0, the training loss weights each latent cell by how much it moves
+            in the window (`omni.training.loss.motion_weights`: 1 + motion_weight x its relative
+            temporal spread, mean 1 per sample), so a small moving part such as a talking mouth
+            is not drowned by the still frame; 0 is the plain MSE. Validation stays plain MSE.
         ema_decay: decay of the EMA weights (used for validation, samples and export).
         timesteps: training timestep distribution (logit-normal with resolution shift).
         val_timesteps: fixed timesteps of the validation loss.
@@ -77,6 +87,7 @@ class OmniModule(pl.LightningModule):
         betas: tuple[float, float] = (0.9, 0.999),
         warmup_steps: int = 100,
         lr_final_ratio: float = 1.0,
+        motion_weight: float = 0.0,
         ema_decay: float = 0.999,
         timesteps: TimestepSampler | None = None,
         val_timesteps: tuple[float, ...] = (0.25, 0.5, 0.75),
@@ -167,8 +178,9 @@ class OmniModule(pl.LightningModule):
         _, ph, pw = self.model.mmdit.config.patch_size
         return x0.shape[2] * (x0.shape[3] // ph) * (x0.shape[4] // pw)
 
-    def losses(self, batch: dict, t: Tensor | None = None) -> Tensor:
-        """(B,) flow-matching loss per sample; t None = seeded training timesteps."""
+    def losses(self, batch: dict, t: Tensor | None = None, weighted: bool = False) -> Tensor:
+        """(B,) flow-matching loss per sample; t None = seeded training timesteps; `weighted`
+        applies the `motion_weight` cell weights (the training loss)."""
         x0, ref = self.latents(batch)
         cond = self.conditions(batch, ref)
         keys = batch["key"]
@@ -176,10 +188,12 @@ class OmniModule(pl.LightningModule):
         if t is None:
             t = seeded_timesteps(keys, self.timesteps, self._num_tokens(x0), x0)
         path = sample_path(x0, noise, t)
+        weight = motion_weights(x0, self.hparams.motion_weight) if weighted else None
         losses = torch.zeros(len(keys), device=x0.device)  # fp32, whatever the model's dtype
         for rows, c in self.passes(batch, cond):
             velocity = self.model.mmdit(path.x_t[rows], t[rows], c)  # noisy frames only
-            losses[rows] = per_sample_mse(velocity, path.target[rows])
+            w = None if weight is None else weight[rows]
+            losses[rows] = per_sample_mse(velocity, path.target[rows], w)
         return losses
 
     # -- training ------------------------------------------------------------------------------
@@ -222,7 +236,7 @@ class OmniModule(pl.LightningModule):
                 seen["first"] = seen["first"] or next(iter(batch["skipped"]), "")
             self._count_skipped(batch, "data/skipped")
             return self._skip_empty_step()
-        losses = self.losses(batch)
+        losses = self.losses(batch, weighted=True)
         loss = losses.mean()
         b = len(losses)
         self.log("train/loss", loss, prog_bar=True, batch_size=b)

@@ -32,3 +32,23 @@ def test_per_sample_mse_and_mix_groups():
     assert groups["text+ref+audio"][0].item() == 4.0
     with pytest.raises(ValueError, match="must match"):
         per_sample_mse(pred, target[:2])
+
+
+def test_motion_weights_favour_moving_cells_and_average_one():
+    from omni.training.loss import motion_weights
+
+    x0 = torch.zeros(2, 4, 5, 8, 8)
+    x0[0, :, :, 2, 3] = torch.tensor([0.0, 1.0, 0.0, 1.0, 0.0])[None, :]  # one moving cell
+    x0[1] += torch.randn(4, 1, 8, 8)  # sample 1: a still window (content, no change over time)
+    w = motion_weights(x0, strength=30.0)
+    assert w.shape == (2, 1, 1, 8, 8)
+    assert torch.allclose(w.flatten(1).mean(1), torch.ones(2), atol=1e-5)
+    assert torch.allclose(w[1], torch.ones_like(w[1]), atol=1e-5)  # nothing moves: plain MSE
+    assert w[0, 0, 0, 2, 3] / w[0, 0, 0, 0, 0] == pytest.approx(31.0, rel=1e-4)
+    assert motion_weights(x0, 0.0) is None and motion_weights(x0[:, :, :1], 30.0) is None
+    # the same squared error costs 31 times more on the moving cell than on a still one
+    target = torch.zeros(1, 4, 5, 8, 8)
+    on_mouth, on_wall = target.clone(), target.clone()
+    on_mouth[..., 2, 3], on_wall[..., 0, 0] = 1.0, 1.0
+    ratio = per_sample_mse(on_mouth, target, w[:1]) / per_sample_mse(on_wall, target, w[:1])
+    assert ratio.item() == pytest.approx(31.0, rel=1e-4)

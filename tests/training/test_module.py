@@ -104,3 +104,14 @@ def test_init_from_an_omni_model_directory(module, tmp_path):
     assert load_init(fresh.model, str(tmp_path / "model")) == []
     b = batch()
     assert torch.allclose(fresh.losses(b), module.losses(b), atol=1e-6)
+
+
+def test_motion_weight_changes_only_the_training_loss():
+    torch.manual_seed(0)
+    plain = OmniModule(preset="tiny", network=NetworkConfig(text_layers=1))
+    torch.manual_seed(0)
+    moving = OmniModule(preset="tiny", network=NetworkConfig(text_layers=1), motion_weight=30.0)
+    b = batch()
+    assert torch.allclose(plain.losses(b, weighted=True), plain.losses(b), atol=1e-6)
+    assert torch.allclose(moving.losses(b), plain.losses(b), atol=1e-6)  # validation loss
+    assert not torch.allclose(moving.losses(b, weighted=True), moving.losses(b), atol=1e-4)
