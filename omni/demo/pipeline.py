@@ -32,9 +32,19 @@ WARMUP = 20
 TIMESTEP_MEAN = -0.5  # logit-normal training timesteps centred at t = 0.38: more of the low-noise
 # steps where the fine detail (a mouth at 32 px) is decided
 GENERATE_FRAMES = 25
-STAGE_ARGS = {"pose": ("--data.ratios.audio", "0.5")}
-"""The pose stage keeps audio at the audio stage's ratio: faces are never pose-eligible, so the
-stage's halved 0.25 would starve the audio path of the clips it learns from."""
+MOTION_WEIGHT = ("--model.motion_weight", "30")
+POSE_LR = 1e-3
+STAGE_ARGS = {
+    "audio": MOTION_WEIGHT,
+    "pose": ("--data.ratios.audio", "0.5", "--model.lr", str(POSE_LR)),
+}
+"""Per-stage options on top of `fit_args` (docs/demo.md, "Why these settings"). The audio stage
+weights its loss toward what moves (`OmniModule.motion_weight`): a 32 px mouth is ~1 % of the frame,
+and with a plain MSE the audio path learnt nothing (shuffling the batch's audio changed the loss by
+0.00 %). The pose stage fine-tunes at a third of the learning rate with the plain MSE: at the full
+rate it erased the audio use the audio stage had learnt; with the motion weight as well it kept
+more audio use but its pose and identity effects weakened. It keeps audio at the audio stage's
+ratio: faces are never pose-eligible, so the stage's halved 0.25 would starve the audio path."""
 SCORERS = "face,lipsync,pose,quality,speech"
 """The scorers `omni curate filter` reads (aesthetics and motion feed no threshold)."""
 SCORE_FPS = 25.0  # landmark lip sync finds no offset in 2 s clips at 12.5 fps
@@ -57,7 +67,7 @@ class DemoConfig:
         """Training steps per stage, in order (each stage starts from the previous one)."""
         if self.quick:
             return {"text_ref": 10, "audio": 15, "pose": 5}
-        return {"text_ref": 250, "audio": 350, "pose": 300}
+        return {"text_ref": 250, "audio": 600, "pose": 300}
 
     def num_frames(self) -> int:
         """Frames per training window (and per generated segment)."""
@@ -285,7 +295,7 @@ def step_ablation(run: DemoRun) -> str:
     steps = run.config.stage_steps()["audio"]
     for ratio in run.config.ablate_audio_ratio:
         root = run.out / "ablation" / f"audio_{ratio:g}"
-        extra = (*run.config.fit_args(), "--data.ratios.audio", str(ratio))
+        extra = (*run.config.fit_args(), *STAGE_ARGS["audio"], "--data.ratios.audio", str(ratio))
         plan = StagePlan("audio", steps, root / "runs", extra=extra)
         run.commands.append(
             f"omni fit --stage audio --preset tiny --init-from {start} "
