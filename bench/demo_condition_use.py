@@ -7,7 +7,8 @@ OUT is an `omni demo` output folder. The stage's last checkpoint (EMA weights, a
 computes the flow-matching loss of the train clips' windows at fixed timesteps, once with their own
 condition and once with the batch's conditions rolled by one sample; a model that ignores the
 condition scores 0 %. Audio is measured on the talking faces (audio always on, pose off), pose on
-the bodies (pose always on). Prints the mean relative change per timestep, plain and with the
+the bodies (pose always on); text and reference are on with them (activating a condition activates
+the weaker ones). The data come through the `pose` stage's config, the one that loads keypoints. Prints the mean relative change per timestep, plain and with the
 checkpoint's `motion_weight` (the loss the stage trained on); docs/benchmarks.md records the figures.
 """
 
@@ -60,6 +61,7 @@ def main() -> None:
     data.setup("fit")
     kinds = read_manifest(manifest).df.set_index("clip_id")["synth_kind"]
     times = [float(t) for t in args.timesteps.split(",")]
+    weight = module.hparams.motion_weight
     change: dict[tuple[float, bool], list[torch.Tensor]] = {}
     loader = data.train_dataloader()
     with torch.no_grad(), module.ema.swapped(module.model):
@@ -72,11 +74,10 @@ def main() -> None:
                 other = dict(batch, **{args.condition: batch[args.condition].roll(1, 0)})
                 for t in times:
                     tt = torch.full((len(rows),), t)
-                    for weighted in (False, True) if module.hparams.motion_weight else (False,):
+                    for weighted in (False, True) if weight else (False,):
                         own = module.losses(batch, tt, weighted=weighted)
                         rolled = module.losses(other, tt, weighted=weighted)
                         change.setdefault((t, weighted), []).append(((rolled - own) / own)[rows])
-    weight = module.hparams.motion_weight
     print(f"{args.condition} use of {done['checkpoint']} ({args.stage} stage), "
           f"{KIND[args.condition]} windows, {args.condition} rolled across the batch:")  # fmt: skip
     for (t, weighted), values in change.items():
