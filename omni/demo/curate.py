@@ -51,14 +51,27 @@ def join_truth(probed: Path, generated: Path, out: Path) -> Path:
     return write_manifest(df, out, root=probe.root)
 
 
-def split_curated(curated: Path, out_dir: Path) -> dict[str, Path]:
-    """train.parquet and heldout.parquet of the curated manifest (same root)."""
+def split_curated(
+    curated: Path, out_dir: Path, audio_min_face_area: float = 0.0
+) -> dict[str, Path]:
+    """train.parquet, heldout.parquet and train_audio.parquet of the curated manifest (same root):
+    train_audio holds the train rows eligible for audio whose mean face area is at least
+    `audio_min_face_area` of the frame."""
     manifest = read_manifest(curated)
-    paths = {}
-    for split in ("train", "heldout"):
-        part = manifest.df[manifest.df.synth_split == split].reset_index(drop=True)
-        paths[split] = write_manifest(part, out_dir / f"{split}.parquet", root=manifest.root)
-    return paths
+    df = manifest.df
+    parts = {
+        "train": df.synth_split == "train",
+        "heldout": df.synth_split == "heldout",
+        "train_audio": (df.synth_split == "train")
+        & df.eligible_audio.astype(bool)
+        & (df.face_area.fillna(0.0) >= audio_min_face_area),
+    }
+    return {
+        name: write_manifest(
+            df[rows].reset_index(drop=True), out_dir / f"{name}.parquet", root=manifest.root
+        )
+        for name, rows in parts.items()
+    }
 
 
 def curate(
@@ -68,8 +81,10 @@ def curate(
     fps: float,
     log: list[str],
     scorers: str | None = None,
+    audio_min_face_area: float = 0.0,
 ) -> dict[str, Path]:
-    """probe → join → score → filter → report; returns the curated manifests and the report."""
+    """probe → join → score → filter → report; returns the curated manifests (`split_curated`)
+    and the report."""
     from omni.curation.cli import curate as group
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -88,7 +103,8 @@ def curate(
     run_command(group, ["filter", str(scored), "--out", str(filtered)], log)
     report = out_dir / "report.html"
     run_command(group, ["report", str(filtered), "--out", str(report)], log)
-    return {**split_curated(filtered, out_dir), "curated": filtered, "report": report}
+    parts = split_curated(filtered, out_dir, audio_min_face_area)
+    return {**parts, "curated": filtered, "report": report}
 
 
 def eligibility(curated: Path) -> pd.DataFrame:

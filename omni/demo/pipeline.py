@@ -34,17 +34,27 @@ TIMESTEP_MEAN = -0.5  # logit-normal training timesteps centred at t = 0.38: mor
 GENERATE_FRAMES = 25
 MOTION_WEIGHT = ("--model.motion_weight", "30")
 POSE_LR = 1e-3
+AUDIO_RATIO = ("--data.ratios.audio", "1.0")
 STAGE_ARGS = {
-    "audio": MOTION_WEIGHT,
-    "pose": ("--data.ratios.audio", "0.5", "--model.lr", str(POSE_LR)),
+    "audio": (*MOTION_WEIGHT, *AUDIO_RATIO),
+    "pose": ("--data.ratios.audio", "0.5", "--data.ratios.pose", "1.0", "--model.lr", str(POSE_LR)),
 }
 """Per-stage options on top of `fit_args` (docs/demo.md, "Why these settings"). The audio stage
-weights its loss toward what moves (`OmniModule.motion_weight`): a 32 px mouth is ~1 % of the frame,
-and with a plain MSE the audio path learnt nothing (shuffling the batch's audio changed the loss by
-0.00 %). The pose stage fine-tunes at a third of the learning rate with the plain MSE: at the full
-rate it erased the audio use the audio stage had learnt; with the motion weight as well it kept
-more audio use but its pose and identity effects weakened. It keeps audio at the audio stage's
-ratio: faces are never pose-eligible, so the stage's halved 0.25 would starve the audio path."""
+weights its loss toward what moves (`OmniModule.motion_weight`: a 32 px mouth is ~1 % of the frame)
+and has audio on in every sample of its talking-face clips (`STAGE_MANIFEST`). The pose stage
+fine-tunes at a third of the learning rate with the plain MSE (at the full rate it erased the audio
+use), with pose on in every pose-eligible sample (at the stage's 0.5 it saw ~200 posed samples in
+300 steps and its effect was weak) and audio at the audio stage's paper ratio: faces are never
+pose-eligible, so the stage's halved 0.25 would starve the audio path."""
+STAGE_MANIFEST = {"audio": "curated audio train manifest"}
+"""The audio stage trains on the audio-eligible train clips whose face fills at least
+`AUDIO_MIN_FACE_AREA` of the frame, every sample with its audio on (`AUDIO_RATIO`); the other stages
+train on every curated train clip. A talking body's face is ~7 % of the frame, its lips a pixel at
+32 px; faces (~34 %) and portraits (~22 %) show them. On the mixed manifest at ratio 0.5 the stage
+saw ~650 samples of a talking face with its audio on in 600 steps and the model ignored audio
+(docs/demo.md, "Why these settings"); with ~2400 it uses it."""
+AUDIO_MIN_FACE_AREA = 0.1
+MIN_AUDIO_CLIPS = 2 * BATCH_SIZE  # full batches after the validation split (`--quick` has 3)
 SCORERS = "face,lipsync,pose,quality,speech"
 """The scorers `omni curate filter` reads (aesthetics and motion feed no threshold)."""
 SCORE_FPS = 25.0  # landmark lip sync finds no offset in 2 s clips at 12.5 fps
@@ -103,6 +113,8 @@ class DemoConfig:
             "data": self.data_args(),
             "mix": DEMO_MIX,
             "curate": {"scorers": SCORERS, "fps": SCORE_FPS},
+            "stage_manifests": STAGE_MANIFEST,
+            "audio_min_face_area": AUDIO_MIN_FACE_AREA,
             "stage_steps": self.stage_steps(),
             "fit_args": self.fit_args(),
             "stage_args": {k: list(v) for k, v in STAGE_ARGS.items()},
@@ -178,13 +190,17 @@ def step_curate(run: DemoRun) -> str:
 
     found = curate(
         run.out / "data", run.out / "curate", workers=2, fps=SCORE_FPS, log=run.commands,
-        scorers=SCORERS,
+        scorers=SCORERS, audio_min_face_area=AUDIO_MIN_FACE_AREA,
     )  # fmt: skip
     run.outputs |= {
         "curated train manifest": found["train"],
+        "curated audio train manifest": found["train_audio"],
         "curated held-out manifest": found["heldout"],
         "curation report": found["report"],
     }
+    run.outputs["curated audio train manifest"] = audio_stage_manifest(
+        found["train"], found["train_audio"], run.notes
+    )
     counts = eligibility(found["curated"])
     train = counts.loc["train"] if "train" in counts.index else None
     if train is None:
@@ -195,14 +211,28 @@ def step_curate(run: DemoRun) -> str:
     )
 
 
+def audio_stage_manifest(train: Path, talking: Path, notes: list[str]) -> Path:
+    """The audio stage's manifest: the talking-face clips (`talking`) when there are enough of
+    them for training batches and a validation clip, else every train clip (with a note)."""
+    n = len(read_manifest(talking).df)
+    if n >= MIN_AUDIO_CLIPS:
+        return talking
+    notes.append(
+        f"Only {n} audio-eligible train clips have a face of >= {AUDIO_MIN_FACE_AREA:.0%} of the "
+        f"frame (the audio stage needs {MIN_AUDIO_CLIPS}): it trains on every curated train clip."
+    )
+    return train
+
+
 def step_fit(run: DemoRun) -> str:
-    """`omni fit` text_ref → audio → pose at the tiny preset on the curated train manifest."""
+    """`omni fit` text_ref → audio → pose at the tiny preset on the curated train manifest (the
+    audio stage on its talking-face clips, `STAGE_MANIFEST`)."""
     from omni.demo.training import StagePlan, fit_stage, plot_curves
 
-    manifests = [run.outputs["curated train manifest"]]
     previous = None
     roots = {}
     for stage, steps in run.config.stage_steps().items():
+        manifests = [run.outputs[STAGE_MANIFEST.get(stage, "curated train manifest")]]
         extra = (*run.config.fit_args(), *STAGE_ARGS.get(stage, ()))
         plan = StagePlan(stage, steps, run.out / "runs" / stage, extra=extra)
         run.commands.append(
@@ -288,7 +318,7 @@ def step_ablation(run: DemoRun) -> str:
     from omni.demo.proof import measure
     from omni.demo.training import StagePlan, fit_stage
 
-    manifests = [run.outputs["curated train manifest"]]
+    manifests = [run.outputs[STAGE_MANIFEST["audio"]]]
     heldout_path = run.outputs["curated held-out manifest"]
     heldout = read_manifest(heldout_path)
     start = run.outputs["checkpoint (text_ref)"]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from omni.demo import curate, synth
-from omni.manifest import read_manifest
+from omni.manifest import read_manifest, write_manifest
 
 
 def test_probe_rows_get_the_generator_truth(tmp_path):
@@ -31,8 +31,15 @@ def test_probe_rows_get_the_generator_truth(tmp_path):
         assert row.caption == truth.loc[row.clip_id, "caption"]
         assert Path(manifest.resolve(row.synth_truth)).exists()
         assert Path(manifest.resolve(row.source)).exists()
-    parts = curate.split_curated(joined, tmp_path / "split")
-    assert len(read_manifest(parts["train"]).df) == 2
+    face = manifest.df.clip_id.str.endswith("-face")
+    flagged = manifest.df.assign(eligible_audio=True, face_area=face.map({True: 0.3, False: 0.05}))
+    curated = write_manifest(flagged, tmp_path / "curated.parquet", root=manifest.root)
+    parts = curate.split_curated(curated, tmp_path / "split", audio_min_face_area=0.1)
+    train = read_manifest(parts["train"]).df
+    assert len(train) == 2
+    audio = read_manifest(parts["train_audio"]).df  # the audio stage's clips
+    assert list(audio.clip_id) == [c for c in train.clip_id if c.endswith("-face")]
+    assert 0 < len(audio) < len(train), list(train.clip_id)
     held = read_manifest(parts["heldout"])
     assert (
         list(held.df.synth_split) == ["heldout"] and Path(held.resolve(held.df.source[0])).exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -55,6 +56,10 @@ def test_quick_demo_end_to_end(tmp_path):
     assert names == ["data", "calibration", "curate", "fit", "generate", "effects", "test"]
     assert summary["settings"]["stage_steps"] == {"text_ref": 10, "audio": 15, "pose": 5}
     assert summary["settings"]["generate_seconds"] == 1.0
+    fits = {c.split()[3]: c for c in summary["commands"] if c.startswith("omni fit --stage")}
+    # --quick has too few talking-face clips for the audio stage's own manifest: it says so
+    assert "train.parquet" in fits["audio"] and "train_audio" not in fits["audio"]
+    assert any("audio stage trains on every curated train clip" in n for n in summary["notes"])
     assert all(s["status"] == "ok" for s in summary["steps"]), summary["steps"]
     page = (tmp_path / "report.html").read_text()
     claims = {"audio steers the mouth", "pose steers the body", "reference steers identity"}
@@ -88,3 +93,21 @@ def test_ablation_ratios_are_checked():
             parse_ratios(bad)
     result = CliRunner().invoke(main, ["demo", "--ablate-audio-ratio", "x"])
     assert result.exit_code == 2 and "got 'x'" in result.output
+
+
+def test_audio_stage_takes_the_talking_faces_when_there_are_enough(tmp_path):
+    from omni.demo.pipeline import MIN_AUDIO_CLIPS, audio_stage_manifest
+    from omni.manifest import write_manifest
+
+    def manifest(name, n):
+        df = pd.DataFrame(
+            {"clip_id": [f"c{i}" for i in range(n)], "source": "x.mp4", "status": "ok"}
+        )
+        return write_manifest(df, tmp_path / f"{name}.parquet", root=tmp_path)
+
+    train, notes = manifest("train", 20), []
+    talking = manifest("talking", MIN_AUDIO_CLIPS)
+    assert audio_stage_manifest(train, talking, notes) == talking and notes == []
+    few = manifest("few", MIN_AUDIO_CLIPS - 1)
+    assert audio_stage_manifest(train, few, notes) == train
+    assert notes and f"Only {MIN_AUDIO_CLIPS - 1} audio-eligible" in notes[0]
