@@ -59,7 +59,7 @@ def test_quick_demo_end_to_end(tmp_path):
     fits = {c.split()[3]: c for c in summary["commands"] if c.startswith("omni fit --stage")}
     # --quick has too few talking-face clips for the audio stage's own manifest: it says so
     assert "train.parquet" in fits["audio"] and "train_audio" not in fits["audio"]
-    assert any("audio stage trains on every curated train clip" in n for n in summary["notes"])
+    assert any("it trains on every curated train clip" in n for n in summary["notes"])
     assert all(s["status"] == "ok" for s in summary["steps"]), summary["steps"]
     page = (tmp_path / "report.html").read_text()
     claims = {"audio steers the mouth", "pose steers the body", "reference steers identity"}
