@@ -8,8 +8,9 @@ computes the flow-matching loss of the train clips' windows at fixed timesteps, 
 condition and once with the batch's conditions rolled by one sample; a model that ignores the
 condition scores 0 %. Audio is measured on the talking faces (audio always on, pose off), pose on
 the bodies (pose always on); text and reference are on with them (activating a condition activates
-the weaker ones). The data come through the `pose` stage's config, the one that loads keypoints. Prints the mean relative change per timestep, plain and with the
-checkpoint's `motion_weight` (the loss the stage trained on); docs/benchmarks.md records the figures.
+the weaker ones). The data come through the `pose` stage's config, the one that loads keypoints.
+Prints the mean relative change per timestep, plain and with the checkpoint's `motion_weight` (the
+loss the stage trained on); docs/benchmarks.md records the figures.
 """
 
 from __future__ import annotations

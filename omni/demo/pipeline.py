@@ -54,7 +54,7 @@ train on every curated train clip. A talking body's face is ~7 % of the frame, i
 saw ~650 samples of a talking face with its audio on in 600 steps and the model ignored audio
 (docs/demo.md, "Why these settings"); with ~2400 it uses it."""
 AUDIO_MIN_FACE_AREA = 0.1
-MIN_AUDIO_CLIPS = 2 * BATCH_SIZE  # full batches after the validation split (`--quick` has 3)
+MIN_AUDIO_CLIPS = 2 * BATCH_SIZE  # full batches after the validation split (`--quick` has 4)
 SCORERS = "face,lipsync,pose,quality,speech"
 """The scorers `omni curate filter` reads (aesthetics and motion feed no threshold)."""
 SCORE_FPS = 25.0  # landmark lip sync finds no offset in 2 s clips at 12.5 fps
@@ -194,13 +194,12 @@ def step_curate(run: DemoRun) -> str:
     )  # fmt: skip
     run.outputs |= {
         "curated train manifest": found["train"],
-        "curated audio train manifest": found["train_audio"],
+        "curated audio train manifest": audio_stage_manifest(
+            found["train"], found["train_audio"], run.notes
+        ),
         "curated held-out manifest": found["heldout"],
         "curation report": found["report"],
     }
-    run.outputs["curated audio train manifest"] = audio_stage_manifest(
-        found["train"], found["train_audio"], run.notes
-    )
     counts = eligibility(found["curated"])
     train = counts.loc["train"] if "train" in counts.index else None
     if train is None:
