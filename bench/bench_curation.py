@@ -1,7 +1,8 @@
 """Curation speed: default scorers vs. a bare PyAV decode of the same frames, and 2 workers vs 1.
 
     .venv/bin/python bench/bench_curation.py [--clips 8] [--seconds 4] [--dense-pose-fps 12.5]
-                                             [--no-workers]
+                                             [--no-workers] [--fixtures talk_news_b,s13]
+                                             [--upscale 720,1440] [--start 0]
 
 Per clip: the bare decode (omni.media.read_video at 25 fps, native size) of the clip's frames,
 then `score_task` with the default scorers on the same clip (warm: the process has already scored
@@ -17,6 +18,12 @@ so its mediapipe graphs are built), the CPU time the workers spent in `score_tas
 workers, the cores slow each other down; if the wall time exceeds it / workers, the workers wait)
 and the threads a worker has. For reference, the speed-up the same pools get right now on work
 that is not this project's (a pure-Python loop, bare decodes): what the machine allows.
+`--fixtures` picks the clips of the per-clip figures (any of ../shared/fixtures/footage, names
+without .mp4); `--upscale N,...` adds talk_news_b's first `--seconds` re-encoded (h264, CRF 18,
+with its audio) with the longer side N (1440: as many pixels as 1920x1080): the same content at a source resolution where decoding costs
+more, while the scorers still work on frames of at most 640 px (ScoreConfig.max_side). `--start S`:
+every clip starts S seconds into its file (as clips from `omni curate split` do: the decoder
+seeks to the keyframe before S and decodes from there).
 Prints figures (recorded in docs/benchmarks.md); nothing is asserted. The machine is shared:
 the load average is printed before and after.
 """
@@ -25,11 +32,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from multiprocessing import get_context
 from pathlib import Path
+
+import numpy as np
 
 from omni.curation import runner
 from omni.curation.runner import single_threaded
@@ -41,17 +51,34 @@ from omni.curation.scorers import (
     decode_clip,
     scorer_version,
 )
-from omni.media import read_video
+from omni.media import read_audio, read_video, write_video
 
 FIXTURES = Path(
     os.environ.get("OMNI_FIXTURES", Path(__file__).resolve().parents[2] / "shared" / "fixtures")
 )
 
 
+START = 0.0  # where the clips start in their files (--start)
+
+
 def _task(source: Path, seconds: float, clip_id: str, config: ScoreConfig) -> dict:
-    return {"clip_id": clip_id, "path": str(source), "start_s": 0.0, "end_s": seconds,
+    return {"clip_id": clip_id, "path": str(source), "start_s": START, "end_s": START + seconds,
             "scorers": list(DEFAULT_SCORERS), "config": asdict(config),
             "versions": {n: scorer_version(n, config) for n in DEFAULT_SCORERS}}  # fmt: skip
+
+
+def upscaled(source: Path, seconds: float, side: int, out_dir: Path) -> Path:
+    """`source`'s first `seconds` re-encoded with its longer side `side` (even sizes), with audio."""
+    import cv2
+
+    video = read_video(source, 0.0, seconds, 25.0)
+    h, w = video.frames.shape[1:3]
+    scale = side / max(h, w)
+    size = (round(w * scale / 2) * 2, round(h * scale / 2) * 2)
+    frames = [cv2.resize(f, size, interpolation=cv2.INTER_CUBIC) for f in video.frames]
+    audio = read_audio(source, 16000, 0.0, seconds)
+    out = out_dir / f"{source.stem}_{size[0]}x{size[1]}.mp4"
+    return write_video(out, np.stack(frames), 25.0, audio, 16000)
 
 
 def _timed(fn, *args):
@@ -81,12 +108,13 @@ def per_clip(source: Path, seconds: float, config: ScoreConfig) -> None:
     task = _task(source, seconds, "warm-up", config)
     score_task(task)  # loads the models once, as a worker does for its first clip
     load = _load()
-    decodes = [_cpu_timed(read_video, source, 0.0, seconds, 25.0)[1:] for _ in range(3)]
+    span = (source, START, START + seconds, 25.0)
+    decodes = [_cpu_timed(read_video, *span)[1:] for _ in range(3)]
     decode, decode_cpu = min(d[0] for d in decodes), min(d[1] for d in decodes)
-    frames = read_video(source, 0.0, seconds, 25.0).frames
+    frames = read_video(*span).frames
     scores = [_cpu_timed(score_task, {**task, "clip_id": f"timed{i}"})[1:] for i in range(3)]
     total, total_cpu = min(t[0] for t in scores), min(t[1] for t in scores)
-    clip, *t_decode = _cpu_timed(decode_clip, str(source), "parts", 0.0, seconds, config)
+    clip, *t_decode = _cpu_timed(decode_clip, str(source), "parts", START, START + seconds, config)
     clip.mouth_needed = clip.audio is not None
     parts = {"decode": t_decode, "faces (detect+mesh)": _cpu_timed(lambda: clip.faces)[1:]}
     if hasattr(type(clip), "sparse_pose"):  # the older code has no separate first pass
@@ -94,6 +122,7 @@ def per_clip(source: Path, seconds: float, config: ScoreConfig) -> None:
     for name in DEFAULT_SCORERS:
         parts[name] = _cpu_timed(SCORERS[name](), clip, config)[1:]
     print(f"{source.name}: {len(frames)} frames {frames.shape[2]}x{frames.shape[1]}, {seconds} s"
+          f" from {START} s"
           f" (load average {load} before, {_load()} after)")  # fmt: skip
     print(f"  wall: bare decode {decode:.2f} s; default scorers {total:.2f} s "
           f"-> {total / decode:.1f}x decode, {total / seconds:.2f} s per clip-second")  # fmt: skip
@@ -174,7 +203,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--dense-pose-fps", type=float, default=ScoreConfig.dense_pose_fps)
     parser.add_argument("--no-workers", action="store_true", help="per-clip figures only")
+    parser.add_argument("--fixtures", default="talk_news_b,s13", help="clips for per-clip figures")
+    parser.add_argument("--upscale", default="", help="also talk_news_b at these sizes (720,1440)")
+    parser.add_argument("--start", type=float, default=0.0, help="clip start in the files (s)")
     args = parser.parse_args()
+    global START
+    START = args.start
     options = {}
     if args.dense_pose_fps != ScoreConfig.dense_pose_fps:  # the older code has no such option
         options["dense_pose_fps"] = args.dense_pose_fps
@@ -182,8 +216,13 @@ def main() -> None:
     print(f"load average before: {_load()}, cpus: {os.cpu_count()}")
     keep = getattr(runner, "keep_freed_memory", None)  # as `--workers 1` does (new code only)
     print(f"this process keeps freed memory (runner.keep_freed_memory): {bool(keep and keep())}")
-    for name in ("talk_news_b.mp4", "s13.mp4"):
-        per_clip(FIXTURES / "footage" / name, args.seconds, config)
+    sources = [FIXTURES / "footage" / f"{name}.mp4" for name in args.fixtures.split(",") if name]
+    out_dir = Path(tempfile.mkdtemp(prefix="omni_bench_"))
+    for side in (int(x) for x in args.upscale.split(",") if x):
+        talk = FIXTURES / "footage" / "talk_news_b.mp4"
+        sources.append(upscaled(talk, START + args.seconds, side, out_dir))
+    for source in sources:
+        per_clip(source, args.seconds, config)
     if args.no_workers:
         return
     source = FIXTURES / "footage" / "talk_news_b.mp4"

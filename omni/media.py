@@ -172,6 +172,15 @@ def iter_frames(
     `size` = (width, height) resizes in the decoder (after rotation is applied, the size is that of
     the upright picture).
     """
+    for t, frame in _decoded(path, start_s, end_s):
+        yield t, _rgb(path, frame, size)
+
+
+def _decoded(
+    path: str | os.PathLike, start_s: float, end_s: float | None
+) -> Iterator[tuple[float, av.VideoFrame]]:
+    """(time, decoded frame) for every frame in [start_s, end_s): not yet converted to RGB, which
+    costs about as much as decoding (`_rgb`), so callers convert only the frames they keep."""
     with _open(path) as container:
         if not container.streams.video:
             raise MediaError(f"{path}: no video stream")
@@ -191,17 +200,64 @@ def iter_frames(
                     continue
                 if end_s is not None and t >= end_s - 1e-6:
                     break
-                rotation = frame.rotation or 0
-                if size is not None:
-                    w, h = size
-                    if round(rotation / 90) % 2:
-                        w, h = h, w
-                    image = frame.to_ndarray(format="rgb24", width=w, height=h)
-                else:
-                    image = frame.to_ndarray(format="rgb24")
-                yield t, _upright(image, rotation)
+                yield t, frame
         except av.error.FFmpegError as err:
             raise MediaError(f"{path}: decoding failed ({err})") from err
+
+
+def _rgb(path, frame: av.VideoFrame, size: tuple[int, int] | None) -> np.ndarray:
+    """The decoded frame upright as RGB (H, W, 3) uint8, resized to `size` = (width, height)."""
+    rotation = frame.rotation or 0
+    try:
+        if size is not None:
+            w, h = size
+            if round(rotation / 90) % 2:
+                w, h = h, w
+            image = frame.to_ndarray(format="rgb24", width=w, height=h)
+        else:
+            image = frame.to_ndarray(format="rgb24")
+    except av.error.FFmpegError as err:
+        raise MediaError(f"{path}: decoding failed ({err})") from err
+    return _upright(image, rotation)
+
+
+def iter_resampled(
+    path: str | os.PathLike,
+    start_s: float,
+    end_s: float | None,
+    fps: float,
+    size: tuple[int, int] | None = None,
+) -> Iterator[tuple[float, np.ndarray]]:
+    """(time, RGB frame) at `fps` from start_s: frame k is the source frame shown at
+    start_s + k / fps (the one whose presentation interval contains it), which is right for
+    variable-frame-rate files too. A source frame shown at several times is yielded as the same
+    array; source frames shown at none (a higher source rate, the second before start_s that
+    the seek decodes) are never converted to RGB."""
+    if fps <= 0:
+        raise ValueError(f"fps must be positive, got {fps}")
+    previous: list | None = None  # [time, decoded frame, its RGB once converted]
+
+    def image() -> np.ndarray:
+        if previous[2] is None:
+            previous[2] = _rgb(path, previous[1], size)
+        return previous[2]
+
+    k, target = 0, start_s
+    for t, frame in _decoded(path, max(0.0, start_s - 1.0), end_s):
+        # every target time before this frame is covered by the previous one
+        while previous is not None and target < t - 1e-6:
+            yield target, image()
+            k += 1
+            target = start_s + k / fps
+        previous = [t, frame, None]
+    # without end_s the last frame is shown for one output frame (its own time, not 1e-6 less)
+    limit = end_s if end_s is not None else (previous[0] + 0.5 / fps if previous else target)
+    while previous is not None and target < limit - 1e-6:
+        if end_s is None and target > previous[0] + 1.0 / fps:
+            break
+        yield target, image()
+        k += 1
+        target = start_s + k / fps
 
 
 def read_video(
@@ -212,44 +268,16 @@ def read_video(
     size: tuple[int, int] | None = None,
     max_frames: int | None = None,
 ) -> VideoClip:
-    """Decode [start_s, end_s) of a video, optionally resampled to `fps` by timestamps.
-
-    With `fps`, frame k is the source frame shown at time start_s + k / fps (the one whose
-    presentation interval contains it), which is right for variable-frame-rate files too.
-    """
-    if fps is None:
-        frames, times = [], []
-        for t, image in iter_frames(path, start_s, end_s, size):
-            frames.append(image)
-            times.append(t)
-            if max_frames is not None and len(frames) >= max_frames:
-                break
-        return _clip(path, frames, times)
-    if fps <= 0:
-        raise ValueError(f"fps must be positive, got {fps}")
+    """Decode [start_s, end_s) of a video, optionally resampled to `fps` by timestamps
+    (`iter_resampled`: right for variable-frame-rate files too)."""
     frames, times = [], []
-    previous: tuple[float, np.ndarray] | None = None
-    k = 0
-    target = start_s
-    for t, image in iter_frames(path, max(0.0, start_s - 1.0), end_s, size):
-        # emit every target time that falls before this frame: it is covered by the previous one
-        while previous is not None and target < t - 1e-6:
-            frames.append(previous[1])
-            times.append(target)
-            k += 1
-            target = start_s + k / fps
-            if max_frames is not None and len(frames) >= max_frames:
-                return _clip(path, frames, times)
-        previous = (t, image)
-    # without end_s the last frame is shown for one output frame (its own time, not 1e-6 less)
-    limit = end_s if end_s is not None else (previous[0] + 0.5 / fps if previous else target)
-    while previous is not None and target < limit - 1e-6:
-        if end_s is None and target > previous[0] + 1.0 / fps:
-            break
-        frames.append(previous[1])
-        times.append(target)
-        k += 1
-        target = start_s + k / fps
+    if fps is None:
+        source = iter_frames(path, start_s, end_s, size)
+    else:
+        source = iter_resampled(path, start_s, end_s, fps, size)
+    for t, image in source:
+        frames.append(image)
+        times.append(t)
         if max_frames is not None and len(frames) >= max_frames:
             break
     return _clip(path, frames, times)

@@ -544,7 +544,7 @@ def _decode_overlapped(
     import queue
     from concurrent.futures import ThreadPoolExecutor
 
-    from omni.media import MediaError, read_audio
+    from omni.media import MediaError, iter_resampled, read_audio
 
     frames: list[np.ndarray] = []
     times: list[float] = []
@@ -555,7 +555,7 @@ def _decode_overlapped(
     def produce() -> None:
         end = _DONE
         try:
-            for t, image in _resampled_frames(path, start_s, end_s, config.fps, size):
+            for t, image in iter_resampled(path, start_s, end_s, config.fps, size):
                 if posed is not None and len(frames) % pose_step == 0:
                     posed.put(image)
                 frames.append(image)
@@ -631,27 +631,3 @@ def _decode_overlapped(
     if keypoints is not None:
         clip.__dict__["sparse_pose"] = keypoints
     return clip
-
-
-def _resampled_frames(
-    path: str, start_s: float, end_s: float | None, fps: float, size: tuple[int, int] | None
-):
-    """(time, frame) as `omni.media.read_video(path, start_s, end_s, fps, size)` returns them,
-    one at a time (the same resampling rule: frame k is the one shown at start_s + k / fps)."""
-    from omni.media import iter_frames
-
-    previous: tuple[float, np.ndarray] | None = None
-    k, target = 0, start_s
-    for t, image in iter_frames(path, max(0.0, start_s - 1.0), end_s, size):
-        while previous is not None and target < t - 1e-6:
-            yield target, previous[1]
-            k += 1
-            target = start_s + k / fps
-        previous = (t, image)
-    limit = end_s if end_s is not None else (previous[0] + 0.5 / fps if previous else target)
-    while previous is not None and target < limit - 1e-6:
-        if end_s is None and target > previous[0] + 1.0 / fps:
-            break
-        yield target, previous[1]
-        k += 1
-        target = start_s + k / fps
