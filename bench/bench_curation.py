@@ -217,12 +217,12 @@ def main() -> None:
     keep = getattr(runner, "keep_freed_memory", None)  # as `--workers 1` does (new code only)
     print(f"this process keeps freed memory (runner.keep_freed_memory): {bool(keep and keep())}")
     sources = [FIXTURES / "footage" / f"{name}.mp4" for name in args.fixtures.split(",") if name]
-    out_dir = Path(tempfile.mkdtemp(prefix="omni_bench_"))
-    for side in (int(x) for x in args.upscale.split(",") if x):
-        talk = FIXTURES / "footage" / "talk_news_b.mp4"
-        sources.append(upscaled(talk, START + args.seconds, side, out_dir))
-    for source in sources:
-        per_clip(source, args.seconds, config)
+    with tempfile.TemporaryDirectory(prefix="omni_bench_") as out_dir:
+        for side in (int(x) for x in args.upscale.split(",") if x):
+            talk = FIXTURES / "footage" / "talk_news_b.mp4"
+            sources.append(upscaled(talk, START + args.seconds, side, Path(out_dir)))
+        for source in sources:
+            per_clip(source, args.seconds, config)
     if args.no_workers:
         return
     source = FIXTURES / "footage" / "talk_news_b.mp4"

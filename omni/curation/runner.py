@@ -45,8 +45,9 @@ def load_parts(out: str | os.PathLike) -> pd.DataFrame:
     files = sorted(folder.glob("part-*.parquet")) if folder.is_dir() else []
     if not files:
         return pd.DataFrame()
-    frames = [pq.read_table(f).to_pandas() for f in files]
-    return pd.concat(frames, ignore_index=True).drop_duplicates("clip_id", keep="last")
+    # arrow unifies the parts' schemas (a column all null in one part is typed by the others)
+    table = pa.concat_tables([pq.read_table(f) for f in files], promote_options="permissive")
+    return table.to_pandas().drop_duplicates("clip_id", keep="last")
 
 
 def write_part(out: str | os.PathLike, rows: list[dict]) -> None:
