@@ -16,6 +16,8 @@ import tempfile
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from functools import partial
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Literal
@@ -108,24 +110,72 @@ def keep_freed_memory() -> bool:
     return bool(mallopt(_M_MMAP_THRESHOLD, 1 << 30) and mallopt(_M_TRIM_THRESHOLD, (1 << 31) - 1))
 
 
+def native_log(out: str | os.PathLike) -> Path:
+    """Where a run writing `out` puts what native libraries print (`native_messages_to`)."""
+    return Path(f"{out}.log")
+
+
+def _redirect_native(path: str | os.PathLike) -> int:
+    """Point file descriptor 2 at `path` (appended) and `sys.stderr` at what fd 2 was; returns a
+    descriptor of the original fd 2 (to restore it)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    log = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(log, 2)
+    os.close(log)
+    sys.stderr = open(os.dup(saved), "w", buffering=1, errors="backslashreplace")  # noqa: SIM115
+    return saved
+
+
+@contextmanager
+def native_messages_to(path: str | os.PathLike) -> Iterator[None]:
+    """While inside: what native code writes to the process's stderr (mediapipe's and TFLite's
+    C++ logging: a dozen lines per model load, which no option turns off,
+    google-ai-edge/mediapipe#5737) goes to `path`; Python's own `sys.stderr` (warnings,
+    tracebacks) stays where it was. The progress bar is on stdout."""
+    python_stderr = sys.stderr
+    saved = _redirect_native(path)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        sys.stderr.close()
+        os.dup2(saved, 2)
+        os.close(saved)
+        sys.stderr = python_stderr
+
+
+def _worker_start(log: str) -> None:
+    """A pool worker's initializer: one core (`single_threaded`), native messages to `log`."""
+    single_threaded()
+    _redirect_native(log)
+
+
 def _in_ray_worker(fn: Callable[[dict], dict], task: dict) -> dict:
     """`fn(task)` in a Ray worker process, kept to one core like the pool's workers."""
     single_threaded()
     return fn(task)
 
 
-def _local(fn: Callable[[dict], dict], tasks: list[dict], workers: int) -> Iterator[dict]:
+def _local(
+    fn: Callable[[dict], dict], tasks: list[dict], workers: int, log: Path
+) -> Iterator[dict]:
     if workers <= 1:
         keep_freed_memory()  # this process scores every clip, as a worker would
-        yield from map(fn, tasks)
+        for task in tasks:
+            with native_messages_to(log):
+                result = fn(task)
+            yield result
         return
     # spawn: mediapipe and torch hold threads that a forked child must not inherit
     context = get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=single_threaded) as pool:
+    start = partial(_worker_start, str(log))
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=start) as pool:
         yield from pool.map(fn, tasks, chunksize=1)
 
 
-def _ray(fn: Callable[[dict], dict], tasks: list[dict], workers: int) -> Iterator[dict]:
+def _ray(fn: Callable[[dict], dict], tasks: list[dict], workers: int, log: Path) -> Iterator[dict]:
+    # Ray keeps its workers' output in its own session logs (log_to_driver=False)
     import ray
 
     started = not ray.is_initialized()
@@ -157,10 +207,12 @@ def run_rows(
     description: str = "scoring",
 ) -> pd.DataFrame:
     """Apply `fn` (a picklable top-level function: task dict -> result dict with `clip_id`) to every
-    task, flushing results to parts; returns every result of this and earlier runs."""
+    task, flushing results to parts; returns every result of this and earlier runs. What native
+    libraries print goes to `native_log(out)` (removed when empty)."""
     if engine not in ("local", "ray"):
         raise ValueError(f"engine must be 'local' or 'ray', got {engine!r}")
-    results: Iterable[dict] = (_ray if engine == "ray" else _local)(fn, tasks, workers)
+    log = native_log(out)
+    results: Iterable[dict] = (_ray if engine == "ray" else _local)(fn, tasks, workers, log)
     buffer: list[dict] = []
     columns = [
         TextColumn("[bold]{task.description}"),
@@ -180,4 +232,10 @@ def run_rows(
                 buffer = []
         if buffer:
             write_part(out, buffer)
+    if log.exists() and log.stat().st_size == 0:
+        log.unlink()
+    elif log.exists():
+        progress.console.print(
+            f"[dim]messages of native libraries (mediapipe, TFLite): {log}[/dim]"
+        )
     return load_parts(out)

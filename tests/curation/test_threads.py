@@ -95,3 +95,47 @@ def test_workers_keep_freed_memory_for_the_next_clip():
         faults[mode] = int(run.stdout)
     assert faults["default"] > 10_000  # the second clip's frames faulted in afresh
     assert faults["keep"] < 1_000  # reused from the heap
+
+
+def _noisy(task: dict) -> dict:
+    """A task that prints from native code (fd 2, as mediapipe's C++ logging does) and from Python."""
+    import sys
+
+    os.write(2, f"native {task['clip_id']}\n".encode())
+    print(f"python {task['clip_id']}", file=sys.stderr)
+    return {"clip_id": task["clip_id"], "status": "ok"}
+
+
+def test_native_messages_go_to_the_runs_log_and_python_ones_stay(tmp_path, capfd):
+    from omni.curation.runner import native_log, run_rows
+
+    out = tmp_path / "m.parquet"
+    results = run_rows(_noisy, [{"clip_id": "a"}, {"clip_id": "b"}], out, workers=1)
+    assert sorted(results["clip_id"]) == ["a", "b"]
+    printed = capfd.readouterr()
+    assert "native" not in printed.err and "python a" in printed.err and "python b" in printed.err
+    assert native_log(out).read_text() == "native a\nnative b\n"
+    assert str(native_log(out)) in printed.out.replace("\n", "")  # the run says where they went
+    # fd 2 is back: native messages after the run reach the terminal again
+    os.write(2, b"after\n")
+    assert capfd.readouterr().err == "after\n"
+    # a run whose libraries print nothing leaves no log
+    quiet = tmp_path / "q.parquet"
+    run_rows(lambda task: {"clip_id": task["clip_id"]}, [{"clip_id": "a"}], quiet, workers=1)
+    assert not native_log(quiet).exists()
+
+
+def test_pool_workers_send_mediapipe_messages_to_the_log(footage, tmp_path, capfd):
+    from omni.curation.runner import native_log, run_rows
+    from omni.curation.score import score_task
+    from omni.curation.scorers import ScoreConfig, scorer_version
+
+    config = ScoreConfig(keypoints_dir=str(tmp_path / "kp"))
+    task = {"clip_id": "c", "path": str(footage("d0.mp4")), "start_s": 0.0, "end_s": 0.4,
+            "scorers": ["face", "pose"], "config": config.__dict__,
+            "versions": {n: scorer_version(n, config) for n in ("face", "pose")}}  # fmt: skip
+    out = tmp_path / "m.parquet"
+    results = run_rows(score_task, [task, {**task, "clip_id": "d"}], out, workers=2)
+    assert results["face_present"].notna().all()
+    assert "XNNPACK" not in capfd.readouterr().err  # TFLite's line on every model load
+    assert "XNNPACK" in native_log(out).read_text()
