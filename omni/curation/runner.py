@@ -16,7 +16,6 @@ import tempfile
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
 from functools import partial
 from multiprocessing import get_context
 from pathlib import Path
@@ -33,6 +32,8 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+
+from omni.nativelog import drop_if_empty, native_messages_to, redirect_native
 
 Engine = Literal["local", "ray"]
 
@@ -111,44 +112,14 @@ def keep_freed_memory() -> bool:
 
 
 def native_log(out: str | os.PathLike) -> Path:
-    """Where a run writing `out` puts what native libraries print (`native_messages_to`)."""
+    """Where a run writing `out` puts what native libraries print (`omni.nativelog`)."""
     return Path(f"{out}.log")
-
-
-def _redirect_native(path: str | os.PathLike) -> int:
-    """Point file descriptor 2 at `path` (appended) and `sys.stderr` at what fd 2 was; returns a
-    descriptor of the original fd 2 (to restore it)."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    log = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    os.dup2(log, 2)
-    os.close(log)
-    sys.stderr = open(os.dup(saved), "w", buffering=1, errors="backslashreplace")  # noqa: SIM115
-    return saved
-
-
-@contextmanager
-def native_messages_to(path: str | os.PathLike) -> Iterator[None]:
-    """While inside: what native code writes to the process's stderr (mediapipe's and TFLite's
-    C++ logging: a dozen lines per model load, which no option turns off,
-    google-ai-edge/mediapipe#5737) goes to `path`; Python's own `sys.stderr` (warnings,
-    tracebacks) stays where it was. The progress bar is on stdout."""
-    python_stderr = sys.stderr
-    saved = _redirect_native(path)
-    try:
-        yield
-    finally:
-        sys.stderr.flush()
-        sys.stderr.close()
-        os.dup2(saved, 2)
-        os.close(saved)
-        sys.stderr = python_stderr
 
 
 def _worker_start(log: str) -> None:
     """A pool worker's initializer: one core (`single_threaded`), native messages to `log`."""
     single_threaded()
-    _redirect_native(log)
+    redirect_native(log)
 
 
 def _in_ray_worker(fn: Callable[[dict], dict], task: dict) -> dict:
@@ -232,9 +203,7 @@ def run_rows(
                 buffer = []
         if buffer:
             write_part(out, buffer)
-    if log.exists() and log.stat().st_size == 0:
-        log.unlink()
-    elif log.exists():
+    if drop_if_empty(log):
         progress.console.print(
             f"[dim]messages of native libraries (mediapipe, TFLite): {log}[/dim]"
         )

@@ -42,17 +42,21 @@ def demo(out: Path, quick: bool, seed: int, ablate_audio_ratio: str, threads: in
     body and the reference the identity (effect sizes with confidence intervals), prints a summary
     table and writes OUT/report.html linking every output. Exits non-zero if a step failed.
     """
-    import os
-
-    os.environ.setdefault("GLOG_minloglevel", "2")  # mediapipe's per-graph C++ log lines
     import torch
 
     from omni.demo.pipeline import DemoConfig, run_demo
+    from omni.nativelog import drop_if_empty, native_messages_to
 
     torch.set_num_threads(threads)
 
     ratios = parse_ratios(ablate_audio_ratio)
-    run = run_demo(DemoConfig(out=out, quick=quick, seed=seed, ablate_audio_ratio=ratios))
+    out.mkdir(parents=True, exist_ok=True)
+    log = out / "native.log"
+    try:
+        with native_messages_to(log):  # mediapipe's and TFLite's C++ log lines (omni.nativelog)
+            run = run_demo(DemoConfig(out=out, quick=quick, seed=seed, ablate_audio_ratio=ratios))
+    finally:
+        drop_if_empty(log)
     click.echo(f"report: {run.outputs['report']}")
     failed = [s["name"] for s in run.steps if s["status"] == "failed"]
     if failed:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from omni.nativelog import drop_if_empty, native_messages_to
+
 _PATH = click.Path(path_type=Path)
 
 
@@ -158,21 +160,29 @@ def test(
             hands=not no_hands,
             device=device,
         )
-        if ckpt is not None:
-            from omni.evaluation.lightning import evaluate_checkpoint, sampling_defaults
-
-            if frames is not None:
-                lightning_args = (*lightning_args, "--data.test_frames", str(frames))
-            metrics = evaluate_checkpoint(
-                ckpt, data, out, options, stage, preset, lightning_args,
-                sampling_defaults(steps, cfg_text, cfg_audio),
-            )  # fmt: skip
-        else:
-            from omni.evaluation.run import evaluate_folders
-
-            metrics = evaluate_folders(generated, real, out, options)
     except ValueError as err:
         raise click.UsageError(str(err)) from err
+    out.mkdir(parents=True, exist_ok=True)
+    log = out / "native.log"
+    try:
+        with native_messages_to(log):  # mediapipe's and TFLite's C++ log lines (omni.nativelog)
+            if ckpt is not None:
+                from omni.evaluation.lightning import evaluate_checkpoint, sampling_defaults
+
+                if frames is not None:
+                    lightning_args = (*lightning_args, "--data.test_frames", str(frames))
+                metrics = evaluate_checkpoint(
+                    ckpt, data, out, options, stage, preset, lightning_args,
+                    sampling_defaults(steps, cfg_text, cfg_audio),
+                )  # fmt: skip
+            else:
+                from omni.evaluation.run import evaluate_folders
+
+                metrics = evaluate_folders(generated, real, out, options)
+    except ValueError as err:
+        raise click.UsageError(str(err)) from err
+    finally:
+        drop_if_empty(log)
     _print_summary(metrics, out)
 
 

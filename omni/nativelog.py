@@ -1,0 +1,62 @@
+"""Where native libraries' own log lines go: a file, not the terminal.
+
+mediapipe's and TFLite's C++ code write a dozen warnings to the process's stderr (file descriptor
+2) whenever a model loads ("Created TensorFlow Lite XNNPACK delegate", "Feedback manager requires
+a model with a single signature", "Using NORM_RECT without IMAGE_DIMENSIONS"), and no option of
+theirs turns them off (google-ai-edge/mediapipe#5737). Commands that run mediapipe point fd 2 at
+a log file beside their output while they run; Python's own `sys.stderr` (warnings, tracebacks,
+rich's output) stays on the terminal.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def _on_fd2(stream) -> bool:
+    try:
+        return stream.fileno() == 2
+    except (AttributeError, OSError, ValueError):  # a test runner's capture object
+        return False
+
+
+def redirect_native(path: str | os.PathLike) -> tuple[int, object | None]:
+    """Point fd 2 at `path` (appended) for good; `sys.stderr`, if it wrote to fd 2, now writes to
+    what fd 2 was. Returns (a descriptor of the old fd 2, the replaced `sys.stderr` or None)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    log = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(log, 2)
+    os.close(log)
+    replaced = None
+    if _on_fd2(sys.stderr):
+        replaced = sys.stderr
+        sys.stderr = open(os.dup(saved), "w", buffering=1, errors="backslashreplace")  # noqa: SIM115
+    return saved, replaced
+
+
+@contextmanager
+def native_messages_to(path: str | os.PathLike) -> Iterator[Path]:
+    """While inside, native code's stderr goes to `path` (nests: an inner one restores the outer)."""
+    saved, replaced = redirect_native(path)
+    try:
+        yield Path(path)
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        if replaced is not None:
+            sys.stderr.close()
+            sys.stderr = replaced
+
+
+def drop_if_empty(path: str | os.PathLike) -> bool:
+    """Remove the log if nothing was written to it; True if it is kept (has messages)."""
+    path = Path(path)
+    if path.exists() and path.stat().st_size == 0:
+        path.unlink()
+    return path.exists()

@@ -1,0 +1,42 @@
+"""omni.nativelog: native stderr into a file, Python's stderr kept, nesting restores the outer."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+_SCRIPT = """
+import os, sys
+from omni.nativelog import drop_if_empty, native_messages_to
+
+def both(tag):
+    os.write(2, f"native {tag}\\n".encode())
+    print(f"python {tag}", file=sys.stderr, flush=True)
+
+both("before")
+with native_messages_to(sys.argv[1]):
+    both("outer")
+    with native_messages_to(sys.argv[2]):
+        both("inner")
+    both("outer again")
+both("after")
+with native_messages_to(sys.argv[3]):
+    pass
+print(drop_if_empty(sys.argv[1]), drop_if_empty(sys.argv[3]))
+"""
+
+
+def test_native_messages_nest_and_python_ones_stay_on_the_terminal(tmp_path):
+    logs = [tmp_path / name for name in ("outer.log", "inner.log", "quiet.log")]
+    run = subprocess.run(
+        [sys.executable, "-c", _SCRIPT, *map(str, logs)], capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stderr.splitlines() == [
+        "native before", "python before", "python outer", "python inner", "python outer again",
+        "native after", "python after",
+    ]  # fmt: skip
+    assert logs[0].read_text() == "native outer\nnative outer again\n"
+    assert logs[1].read_text() == "native inner\n"
+    assert run.stdout.split() == ["True", "False"]  # the empty log was removed
+    assert not logs[2].exists()
