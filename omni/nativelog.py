@@ -5,7 +5,8 @@ mediapipe's and TFLite's C++ code write a dozen warnings to the process's stderr
 a model with a single signature", "Using NORM_RECT without IMAGE_DIMENSIONS"), and no option of
 theirs turns them off (google-ai-edge/mediapipe#5737). Commands that run mediapipe point fd 2 at
 a log file beside their output while they run; Python's own `sys.stderr` (warnings, tracebacks,
-rich's output) stays on the terminal.
+rich's output) stays on the terminal. The redirect is process-wide: commands use it from their
+main thread, one at a time (nested is fine).
 """
 
 from __future__ import annotations
