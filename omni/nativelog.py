@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -61,3 +62,22 @@ def drop_if_empty(path: str | os.PathLike) -> bool:
     if path.exists() and path.stat().st_size == 0:
         path.unlink()
     return path.exists()
+
+
+@contextmanager
+def native_messages_held(expected: tuple[type[BaseException], ...] = ()) -> Iterator[None]:
+    """`native_messages_to` a temporary file, removed at the end: for commands whose output
+    folder must hold nothing else. If the block raises (other than one of the `expected`
+    errors, which explain themselves) the messages are shown on stderr first."""
+    fd, path = tempfile.mkstemp(prefix="omni-native-", suffix=".log")
+    os.close(fd)
+    try:
+        with native_messages_to(path):
+            yield
+    except BaseException as err:
+        text = Path(path).read_text(errors="replace")
+        if text and not isinstance(err, expected):
+            sys.stderr.write(text)
+        raise
+    finally:
+        os.remove(path)

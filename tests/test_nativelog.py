@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -40,3 +41,32 @@ def test_native_messages_nest_and_python_ones_stay_on_the_terminal(tmp_path):
     assert logs[1].read_text() == "native inner\n"
     assert run.stdout.split() == ["True", "False"]  # the empty log was removed
     assert not logs[2].exists()
+
+
+_HELD = """
+import glob, os, sys, tempfile
+from omni.nativelog import native_messages_held
+
+def noisy(error):
+    with native_messages_held(expected=(KeyError,)):
+        os.write(2, b"native noise\\n")
+        if error is not None:
+            raise error
+
+noisy(None)
+for error in (KeyError("k"), RuntimeError("crash")):
+    try:
+        noisy(error)
+    except Exception as err:
+        print(f"caught {type(err).__name__}", file=sys.stderr, flush=True)
+print(len(glob.glob(os.path.join(tempfile.gettempdir(), "omni-native-*"))))
+"""
+
+
+def test_held_native_messages_show_only_for_an_unexpected_error(tmp_path):
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    run = subprocess.run([sys.executable, "-c", _HELD], capture_output=True, text=True, env=env)
+    assert run.returncode == 0, run.stderr
+    # success: nothing; an expected error: nothing; a crash: the messages, then the error
+    assert run.stderr.splitlines() == ["caught KeyError", "native noise", "caught RuntimeError"]
+    assert run.stdout.strip() == "0"  # every temporary log removed

@@ -133,6 +133,7 @@ def _resolution(value: str | None) -> tuple[int, int] | None:
 def generate(model_dir, ckpt, jobs, out, **options: Any) -> None:
     """Animate the person in --ref, driven by --audio, --pose and/or --text, into --out."""
     from omni.generate.batch import read_jobs
+    from omni.nativelog import native_messages_held
 
     if (model_dir is None) == (ckpt is None):
         raise click.UsageError("give exactly one of --model DIR or --ckpt CKPT")
@@ -140,15 +141,17 @@ def generate(model_dir, ckpt, jobs, out, **options: Any) -> None:
         raise click.UsageError("--ref and --out are required (or --batch jobs.csv)")
     if jobs is not None and (options["ref"] is not None or out is not None):
         raise click.UsageError("--batch takes ref and out from the CSV; drop --ref/--out")
-    try:
-        job_list = read_jobs(jobs) if jobs is not None else None
-        pipe = _load(model_dir, ckpt, options)
-        if job_list is None:
-            _run_one(pipe, dict(options, out=Path(out)), show_progress=True)
-            return
-    except ValueError as err:
-        raise click.ClickException(str(err)) from err
-    _run_batch(pipe, jobs, job_list, options)
+    # mediapipe's and TFLite's C++ log lines (face check, pose from a video): only on a crash
+    with native_messages_held(expected=(click.ClickException,)):
+        try:
+            job_list = read_jobs(jobs) if jobs is not None else None
+            pipe = _load(model_dir, ckpt, options)
+            if job_list is None:
+                _run_one(pipe, dict(options, out=Path(out)), show_progress=True)
+                return
+        except ValueError as err:
+            raise click.ClickException(str(err)) from err
+        _run_batch(pipe, jobs, job_list, options)
 
 
 def _load(model_dir: str | None, ckpt: str | None, options: dict):
