@@ -2,7 +2,10 @@
 
 Weak conditions reuse what strong ones reject (the OmniHuman data principle): a clip out of sync
 is still eligible for text + reference. A check whose score column is absent (its scorer was not
-run) is skipped; a present column with a null value fails the check, with the reason.
+run) is skipped; a present column with a null value fails the check, with the reason. Every
+condition a usable row is not eligible for says why: its own failed checks, and
+"<condition>: needs eligible_<weaker>" when a weaker condition failed (a full-body clip out of
+sync is not pose-eligible even if its pose scores pass; its reason says so).
 """
 
 from __future__ import annotations
@@ -89,26 +92,31 @@ def apply_filter(df: pd.DataFrame, thresholds: Thresholds) -> pd.DataFrame:
         scores["abs_sync_offset"] = scores["sync_offset"].abs()
     ok = (df["status"] == "ok").to_numpy()
     reasons = [[] if o else [f"status {s}"] for o, s in zip(ok, df["status"], strict=True)]
-    previous = ok
+    previous, weaker = ok, None
     for condition, checks in _CHECKS.items():
         passed = previous.copy()
+        checked = ok.copy()  # every usable row gets this condition's reasons, eligible or not
+        if weaker is not None:
+            for i in np.flatnonzero(ok & ~previous):
+                reasons[i].append(f"{condition}: needs eligible_{weaker}")
         if condition == "audio" and "has_audio" in df:
             no_audio = ~df["has_audio"].astype("boolean").fillna(False).to_numpy(dtype=bool)
-            for i in np.flatnonzero(no_audio & previous):
-                reasons[i].append("audio: no audio stream")
+            for i in np.flatnonzero(no_audio & ok):
+                reasons[i].append("audio: no audio stream")  # its audio scores are null: unsaid
             passed &= ~no_audio
+            checked &= ~no_audio
         for column, op, key in checks:
             if column not in scores:
                 continue
             limit = _limits(key, scores, values)
             col = pd.to_numeric(scores[column], errors="coerce").to_numpy(dtype=float)
             good = col >= limit if op == ">=" else col <= limit
-            for i in np.flatnonzero(previous & ~good):
+            for i in np.flatnonzero(checked & ~good):
                 got = "null" if np.isnan(col[i]) else f"{col[i]:.3g}"
                 reasons[i].append(f"{condition}: {column} {got} (needs {op} {limit[i]:g})")
             passed &= good
         df[f"eligible_{condition}"] = passed
-        previous = passed
+        previous, weaker = passed, condition
     df["reject_reason"] = ["; ".join(r) if r else None for r in reasons]
     return df
 
