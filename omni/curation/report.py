@@ -7,6 +7,7 @@ import html
 import io
 import os
 import tempfile
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
@@ -96,17 +97,39 @@ def _score_section(m: Manifest, column: str, higher_better: bool, thumbs: int) -
     return "".join(parts) + "</section>"
 
 
+CONDITIONS = ("text_ref", "audio", "pose")
+
+
+def reason_counts(df: pd.DataFrame) -> dict[str, Counter]:
+    """Per condition, how many rows each reason keeps out: the failed check's column,
+    "needs eligible_<weaker>" or "no audio stream" (from `reject_reason`, see curation.filter)."""
+    counts: dict[str, Counter] = {c: Counter() for c in CONDITIONS}
+    reasons = df["reject_reason"].dropna() if "reject_reason" in df else []
+    for text in reasons:
+        for part in str(text).split("; "):
+            condition, _, what = part.partition(": ")
+            if condition in counts and what:
+                counts[condition][
+                    what if what.startswith(("needs ", "no ")) else what.split()[0]
+                ] += 1
+    return counts
+
+
 def _pass_rates(df: pd.DataFrame) -> str:
     rows = []
-    for condition in ("text_ref", "audio", "pose"):
+    why = reason_counts(df)
+    for condition in CONDITIONS:
         column = f"eligible_{condition}"
         flags = df[column].dropna() if column in df else pd.Series(dtype=bool)
         rate = f"{flags.astype(bool).mean():.1%}" if len(flags) else "not filtered"
+        reasons = ", ".join(f"{html.escape(k)} {n}" for k, n in why[condition].most_common())
         rows.append(
-            f"<tr><td>{condition}</td><td>{int(flags.astype(bool).sum())}</td><td>{rate}</td></tr>"
+            f"<tr><td>{condition}</td><td>{int(flags.astype(bool).sum())}</td><td>{rate}</td>"
+            f"<td>{reasons}</td></tr>"
         )
     return (
-        "<table><tr><th>condition</th><th>eligible</th><th>pass rate</th></tr>"
+        "<table><tr><th>condition</th><th>eligible</th><th>pass rate</th>"
+        "<th>rows failing each check (a row may fail several)</th></tr>"
         + "".join(rows)
         + "</table>"
     )

@@ -106,6 +106,7 @@ def test_probe_split_score_filter_report(raw, tmp_path):
     _run("report", out / "filter.parquet", "--out", out / "report.html")
     page = (out / "report.html").read_text()
     assert "data:image/png;base64" in page and "sharpness" in page and "ünï cødé.mp4" in page
+    assert "rows failing each check" in page and "needs eligible_" in page  # why, per condition
 
 
 def test_usage_errors_exit_non_zero(raw, tmp_path):

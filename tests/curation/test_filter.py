@@ -58,3 +58,10 @@ def test_every_condition_not_met_says_why():
         "pose: pose_visibility 0.42 (needs >= 0.5); pose: pose_jitter null (needs <= 0.02)"
     )
     assert out.loc["broken", "reject_reason"] == "status error"
+    # the report's pass-rate table counts them per condition
+    from omni.curation.report import reason_counts
+
+    counts = reason_counts(out)
+    assert counts["audio"] == {"abs_sync_offset": 1, "no audio stream": 1}
+    assert counts["pose"] == {"needs eligible_audio": 2, "pose_visibility": 2, "pose_jitter": 2}
+    assert not counts["text_ref"]
