@@ -130,7 +130,11 @@ def summary(total: pd.DataFrame, shown: pd.DataFrame, root: str) -> str:
 
 
 def pass_rates(df: pd.DataFrame) -> pd.DataFrame:
-    """Per condition: rows eligible, rows filtered, pass rate (as in the curation report)."""
+    """Per condition: rows eligible, rows filtered, pass rate and the rows failing each check
+    (as in the curation report)."""
+    from omni.curation.report import reason_counts
+
+    why = reason_counts(df)
     rows = []
     for condition in CONDITIONS:
         column = f"eligible_{condition}"
@@ -142,6 +146,7 @@ def pass_rates(df: pd.DataFrame) -> pd.DataFrame:
                 "eligible": int(flags.sum()),
                 "of": len(flags),
                 "pass rate": rate,
+                "failing": ", ".join(f"{k} {n}" for k, n in why[condition].most_common()),
             }
         )
     return pd.DataFrame(rows)

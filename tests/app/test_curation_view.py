@@ -74,6 +74,14 @@ def test_pass_rates_summary_and_table(manifest: Manifest) -> None:
     rates = cv.pass_rates(manifest.df).set_index("condition")
     assert rates.loc["text_ref", "eligible"] == 3 and rates.loc["audio", "eligible"] == 2
     assert rates.loc["pose", "pass rate"] == "20.0%" and rates.loc["pose", "of"] == 5
+    why = manifest.df.copy()
+    why.loc[1, "reject_reason"] = "audio: sync_conf 0.1 (needs >= 0.15); pose: needs eligible_audio"
+    failing = cv.pass_rates(why).set_index("condition")["failing"]
+    assert failing.to_dict() == {
+        "text_ref": "",
+        "audio": "sync_conf 1",
+        "pose": "needs eligible_audio 1",
+    }
     shown = cv.filter_rows(manifest.df, cv.ClipFilter(status="ok"))
     assert cv.summary(manifest.df, shown, manifest.root).startswith("**4 of 5 rows** shown (ok 4)")
     table = cv.table(manifest.df)
