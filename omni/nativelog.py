@@ -26,16 +26,26 @@ def _on_fd2(stream) -> bool:
         return False
 
 
-def redirect_native(path: str | os.PathLike) -> tuple[int, object | None]:
+def _flush_stderr() -> None:
+    if sys.stderr is not None:  # None when the process started without a stderr
+        sys.stderr.flush()
+
+
+def redirect_native(path: str | os.PathLike) -> tuple[int | None, object | None]:
     """Point fd 2 at `path` (appended) for good; `sys.stderr`, if it wrote to fd 2, now writes to
-    what fd 2 was. Returns (a descriptor of the old fd 2, the replaced `sys.stderr` or None)."""
-    sys.stderr.flush()
-    saved = os.dup(2)
+    what fd 2 was. Returns (a descriptor of the old fd 2, None if it was closed; the replaced
+    `sys.stderr` or None)."""
+    _flush_stderr()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr at all (started with 2>&-): the log takes the free descriptor
+        saved = None
     log = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    os.dup2(log, 2)
-    os.close(log)
+    if log != 2:
+        os.dup2(log, 2)
+        os.close(log)
     replaced = None
-    if _on_fd2(sys.stderr):
+    if saved is not None and _on_fd2(sys.stderr):
         replaced = sys.stderr
         sys.stderr = open(os.dup(saved), "w", buffering=1, errors="backslashreplace")  # noqa: SIM115
     return saved, replaced
@@ -48,9 +58,12 @@ def native_messages_to(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield Path(path)
     finally:
-        sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
+        _flush_stderr()
+        if saved is None:
+            os.close(2)  # closed again, as it was
+        else:
+            os.dup2(saved, 2)
+            os.close(saved)
         if replaced is not None:
             sys.stderr.close()
             sys.stderr = replaced

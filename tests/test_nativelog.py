@@ -70,3 +70,28 @@ def test_held_native_messages_show_only_for_an_unexpected_error(tmp_path):
     # success: nothing; an expected error: nothing; a crash: the messages, then the error
     assert run.stderr.splitlines() == ["caught KeyError", "native noise", "caught RuntimeError"]
     assert run.stdout.strip() == "0"  # every temporary log removed
+
+
+def test_a_process_without_stderr_still_runs(tmp_path):
+    script = (
+        "import os\n"
+        "from omni.nativelog import native_messages_to\n"
+        "with native_messages_to(os.environ['LOG']):\n"
+        "    os.write(2, b'native\\n')\n"
+        "print('done', flush=True)\n"
+        "try:\n"
+        "    os.fstat(2)\n"
+        "except OSError:\n"
+        "    print('closed again')\n"
+    )
+    log = tmp_path / "n.log"
+    run = subprocess.run(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "LOG": str(log)},
+        preexec_fn=lambda: os.close(2),  # the child starts with no fd 2 (as `2>&-`)
+    )
+    assert run.returncode == 0
+    assert run.stdout.split("\n")[:2] == ["done", "closed again"]
+    assert log.read_text() == "native\n"
