@@ -6,6 +6,7 @@ only usage errors exit non-zero.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import click
@@ -217,12 +218,20 @@ def score_cmd(manifest, out, scorers, workers, engine, fps, max_side, keypoints_
             f"{int((~pending_mask(m.df, versions)).sum())} up to date) into {out}"
         )
         return
+    started = time.perf_counter()
     results = run_rows(score_task, tasks, out, workers=workers, engine=engine)
+    elapsed = time.perf_counter() - started
     df = merge_results(m.df, results, m.root)
     write_manifest(df, out, root=m.root)
     clear_parts(out)
     errors = int(df["score_error"].notna().sum()) if "score_error" in df else 0
-    _summary(df, f"score → {out}", {"scored now": len(tasks), "scorer errors": errors})
+    extra = {"scored now": len(tasks), "scorer errors": errors}
+    if tasks:
+        extra["scoring time"] = f"{elapsed:.1f} s"
+    if tasks and all(t["end_s"] is not None for t in tasks):  # split clips: their lengths known
+        seconds = sum(t["end_s"] - t["start_s"] for t in tasks)
+        extra["clip-seconds per second"] = f"{seconds / max(elapsed, 1e-9):.2f}"
+    _summary(df, f"score → {out}", extra)
 
 
 def _absolute(path: str | None) -> str | None:

@@ -84,7 +84,9 @@ def test_probe_split_score_filter_report(raw, tmp_path):
     assert split.loc[split["source"] == "one_frame.mp4", "error"].str.contains("no scene").all()
     assert set(probe.index) == set(split["source"])  # no source lost
 
-    _run("score", out / "split.parquet", "--out", out / "score.parquet", "--scorers", FAST)
+    output = _run("score", out / "split.parquet", "--out", out / "score.parquet", "--scorers", FAST)
+    rate = float(output.split("clip-seconds per second")[1].split()[1])  # the summary's throughput
+    assert rate > 0 and "scoring time" in output
     scored = read_manifest(out / "score.parquet").df
     assert len(scored) == len(split) and not (out / "score.parquet.parts").exists()
     ok = scored[scored["status"] == "ok"]
