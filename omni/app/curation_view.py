@@ -18,11 +18,11 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from omni.curation.report import SCORE_COLUMNS
+from omni.curation.filter import CONDITIONS
+from omni.curation.report import SCORE_COLUMNS, reason_counts
 from omni.manifest import Manifest, ManifestError, read_manifest
 from omni.media import MediaError, read_audio, read_video, write_video
 
-CONDITIONS = ("text_ref", "audio", "pose")
 TABLE_COLUMNS = (
     "clip_id",
     "source",
@@ -132,8 +132,6 @@ def summary(total: pd.DataFrame, shown: pd.DataFrame, root: str) -> str:
 def pass_rates(df: pd.DataFrame) -> pd.DataFrame:
     """Per condition: rows eligible, rows filtered, pass rate and the rows failing each check
     (as in the curation report)."""
-    from omni.curation.report import reason_counts
-
     why = reason_counts(df)
     rows = []
     for condition in CONDITIONS:

@@ -37,6 +37,8 @@ _CHECKS = {
         ("pose_jitter", "<=", "max_pose_jitter"),
     ],
 }
+CONDITIONS = tuple(_CHECKS)
+"""The conditions, weakest first: each has an `eligible_<condition>` column."""
 
 
 @dataclass

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from omni.curation.filter import CONDITIONS
 from omni.manifest import Manifest
 
 # score column -> True when higher is better (best/worst thumbnails follow it)
@@ -95,9 +96,6 @@ def _score_section(m: Manifest, column: str, higher_better: bool, thumbs: int) -
             )
         parts.append(f"<div class='row'><b>{label}</b>{''.join(cells)}</div>")
     return "".join(parts) + "</section>"
-
-
-CONDITIONS = ("text_ref", "audio", "pose")
 
 
 def reason_counts(df: pd.DataFrame) -> dict[str, Counter]:
