@@ -53,7 +53,9 @@ def redirect_native(path: str | os.PathLike) -> tuple[int | None, object | None]
 
 @contextmanager
 def native_messages_to(path: str | os.PathLike) -> Iterator[Path]:
-    """While inside, native code's stderr goes to `path` (nests: an inner one restores the outer)."""
+    """While inside, native code's stderr goes to `path` (nests: an inner one restores the outer);
+    its folder is made if needed, and the file removed at the end if nothing was written."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     saved, replaced = redirect_native(path)
     try:
         yield Path(path)
@@ -67,6 +69,7 @@ def native_messages_to(path: str | os.PathLike) -> Iterator[Path]:
         if replaced is not None:
             sys.stderr.close()
             sys.stderr = replaced
+        drop_if_empty(path)
 
 
 def drop_if_empty(path: str | os.PathLike) -> bool:
@@ -88,9 +91,10 @@ def native_messages_held(expected: tuple[type[BaseException], ...] = ()) -> Iter
         with native_messages_to(path):
             yield
     except BaseException as err:
-        text = Path(path).read_text(errors="replace")
+        held = Path(path)  # removed on the way out if nothing was written
+        text = held.read_text(errors="replace") if held.exists() else ""
         if text and not isinstance(err, expected):
             sys.stderr.write(text)
         raise
     finally:
-        os.remove(path)
+        Path(path).unlink(missing_ok=True)

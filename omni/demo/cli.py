@@ -45,18 +45,13 @@ def demo(out: Path, quick: bool, seed: int, ablate_audio_ratio: str, threads: in
     import torch
 
     from omni.demo.pipeline import DemoConfig, run_demo
-    from omni.nativelog import drop_if_empty, native_messages_to
+    from omni.nativelog import native_messages_to
 
     torch.set_num_threads(threads)
 
     ratios = parse_ratios(ablate_audio_ratio)
-    out.mkdir(parents=True, exist_ok=True)
-    log = out / "native.log"
-    try:
-        with native_messages_to(log):  # mediapipe's and TFLite's C++ log lines (omni.nativelog)
-            run = run_demo(DemoConfig(out=out, quick=quick, seed=seed, ablate_audio_ratio=ratios))
-    finally:
-        drop_if_empty(log)
+    with native_messages_to(out / "native.log"):  # mediapipe's and TFLite's C++ log lines
+        run = run_demo(DemoConfig(out=out, quick=quick, seed=seed, ablate_audio_ratio=ratios))
     click.echo(f"report: {run.outputs['report']}")
     failed = [s["name"] for s in run.steps if s["status"] == "failed"]
     if failed:

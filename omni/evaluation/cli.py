@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from omni.nativelog import drop_if_empty, native_messages_to
+from omni.nativelog import native_messages_to
 
 _PATH = click.Path(path_type=Path)
 
@@ -162,10 +162,8 @@ def test(
         )
     except ValueError as err:
         raise click.UsageError(str(err)) from err
-    out.mkdir(parents=True, exist_ok=True)
-    log = out / "native.log"
     try:
-        with native_messages_to(log):  # mediapipe's and TFLite's C++ log lines (omni.nativelog)
+        with native_messages_to(out / "native.log"):  # mediapipe's and TFLite's C++ log lines
             if ckpt is not None:
                 from omni.evaluation.lightning import evaluate_checkpoint, sampling_defaults
 
@@ -181,8 +179,6 @@ def test(
                 metrics = evaluate_folders(generated, real, out, options)
     except ValueError as err:
         raise click.UsageError(str(err)) from err
-    finally:
-        drop_if_empty(log)
     _print_summary(metrics, out)
 
 
