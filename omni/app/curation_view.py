@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from omni.curation.filter import CONDITIONS
-from omni.curation.report import SCORE_COLUMNS, reason_counts
+from omni.curation.filter import CONDITIONS, reason_counts
+from omni.curation.report import SCORE_COLUMNS
 from omni.manifest import Manifest, ManifestError, read_manifest
 from omni.media import MediaError, read_audio, read_video, write_video
 

@@ -10,6 +10,7 @@ sync is not pose-eligible even if its pose scores pass; its reason says so).
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -130,3 +131,19 @@ def _limits(key: str, scores: pd.DataFrame, values: dict) -> np.ndarray:
         syncnet = (scores["sync_method"] == "syncnet").to_numpy()
         limit[syncnet] = values["min_sync_conf_syncnet"]
     return limit
+
+
+def reason_counts(df: pd.DataFrame) -> dict[str, Counter]:
+    """Per condition, how many rows each reason keeps out, read back from `reject_reason` (as
+    `apply_filter` writes it): the failed check's column, "needs eligible_<weaker>" or "no audio
+    stream"."""
+    counts: dict[str, Counter] = {c: Counter() for c in CONDITIONS}
+    reasons = df["reject_reason"].dropna() if "reject_reason" in df else []
+    for text in reasons:
+        for part in str(text).split("; "):
+            condition, _, what = part.partition(": ")
+            if condition in counts and what:
+                counts[condition][
+                    what if what.startswith(("needs ", "no ")) else what.split()[0]
+                ] += 1
+    return counts

@@ -7,12 +7,11 @@ import html
 import io
 import os
 import tempfile
-from collections import Counter
 from pathlib import Path
 
 import pandas as pd
 
-from omni.curation.filter import CONDITIONS
+from omni.curation.filter import CONDITIONS, reason_counts
 from omni.manifest import Manifest
 
 # score column -> True when higher is better (best/worst thumbnails follow it)
@@ -96,21 +95,6 @@ def _score_section(m: Manifest, column: str, higher_better: bool, thumbs: int) -
             )
         parts.append(f"<div class='row'><b>{label}</b>{''.join(cells)}</div>")
     return "".join(parts) + "</section>"
-
-
-def reason_counts(df: pd.DataFrame) -> dict[str, Counter]:
-    """Per condition, how many rows each reason keeps out: the failed check's column,
-    "needs eligible_<weaker>" or "no audio stream" (from `reject_reason`, see curation.filter)."""
-    counts: dict[str, Counter] = {c: Counter() for c in CONDITIONS}
-    reasons = df["reject_reason"].dropna() if "reject_reason" in df else []
-    for text in reasons:
-        for part in str(text).split("; "):
-            condition, _, what = part.partition(": ")
-            if condition in counts and what:
-                counts[condition][
-                    what if what.startswith(("needs ", "no ")) else what.split()[0]
-                ] += 1
-    return counts
 
 
 def _pass_rates(df: pd.DataFrame) -> str:

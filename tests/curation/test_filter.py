@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from omni.curation.filter import Thresholds, apply_filter
+from omni.curation.filter import Thresholds, apply_filter, reason_counts
 
 
 def test_sync_confidence_threshold_follows_the_method():
@@ -59,8 +59,6 @@ def test_every_condition_not_met_says_why():
     )
     assert out.loc["broken", "reject_reason"] == "status error"
     # the report's pass-rate table counts them per condition
-    from omni.curation.report import reason_counts
-
     counts = reason_counts(out)
     assert counts["audio"] == {"abs_sync_offset": 1, "no audio stream": 1}
     assert counts["pose"] == {"needs eligible_audio": 2, "pose_visibility": 2, "pose_jitter": 2}
