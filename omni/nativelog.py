@@ -73,9 +73,10 @@ def native_messages_to(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def drop_if_empty(path: str | os.PathLike) -> bool:
-    """Remove the log if nothing was written to it; True if it is kept (has messages)."""
+    """Remove the log if nothing was written to it; True if it is kept (has messages). Only a
+    regular file is removed: `native_messages_to(os.devnull)` must leave /dev/null alone."""
     path = Path(path)
-    if path.exists() and path.stat().st_size == 0:
+    if path.is_file() and path.stat().st_size == 0:
         path.unlink()
     return path.exists()
 

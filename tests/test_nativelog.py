@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import sys
+
+from omni.nativelog import drop_if_empty
 
 _SCRIPT = """
 import os, sys
@@ -95,3 +98,15 @@ def test_a_process_without_stderr_still_runs(tmp_path):
     assert run.returncode == 0
     assert run.stdout.split("\n")[:2] == ["done", "closed again"]
     assert log.read_text() == "native\n"
+
+
+def test_only_an_empty_regular_file_is_dropped(tmp_path):
+    # native_messages_to(os.devnull) ran drop_if_empty on /dev/null, which an empty regular-file
+    # check alone would delete (as root): a FIFO stands in for the device here
+    pipe, empty, kept = tmp_path / "pipe", tmp_path / "empty.log", tmp_path / "kept.log"
+    os.mkfifo(pipe)
+    empty.touch()
+    kept.write_text("W0000 a line\n")
+    assert drop_if_empty(pipe) and stat.S_ISFIFO(pipe.stat().st_mode)
+    assert not drop_if_empty(empty) and not empty.exists()
+    assert drop_if_empty(kept) and kept.exists()
