@@ -29,6 +29,46 @@ def test_full_body_keypoints_on_real_footage(standing):
     assert np.abs(hand_wrist - kp.xy[seen, pose.LEFT_WRIST]).max() < 0.08  # attached to its arm
 
 
+def test_hands_are_found_from_the_body_on_every_arm_in_view(footage):
+    # s13 at 12.5 fps: both hands are in view on all 30 frames. mediapipe Hands' palm detector
+    # (omni.pose before keypoints version 2) found 50 of these 60 hands; from the body, 58
+    clip = read_video(footage("s13.mp4"), fps=12.5, size=(320, 480), max_frames=30)
+    kp = pose.estimate_keypoints(clip.frames)
+    found = 0
+    for hand, wrist in ((pose.LEFT_HAND, pose.LEFT_WRIST), (pose.RIGHT_HAND, pose.RIGHT_WRIST)):
+        seen = kp.conf[:, hand.start] > 0
+        found += int(seen.sum())
+        conf = kp.conf[seen, hand]
+        assert (conf == conf[:, :1]).all() and (conf >= 0.5).all() and (conf <= 1).all()
+        gap = np.linalg.norm(kp.xy[seen, hand.start] - kp.xy[seen, wrist], axis=-1)
+        assert (gap < 0.05).all()  # each hand sits on its own arm's wrist
+        assert np.isnan(kp.xy[~seen, hand]).all()
+    assert found >= 55
+
+
+def test_body_keypoints_do_not_depend_on_the_hands(standing):
+    clip, with_hands = standing
+    body = pose.estimate_keypoints(clip.frames, hands=False)
+    np.testing.assert_array_equal(body.xy[:, : pose.NUM_BODY], with_hands.xy[:, : pose.NUM_BODY])
+    np.testing.assert_array_equal(
+        body.conf[:, : pose.NUM_BODY], with_hands.conf[:, : pose.NUM_BODY]
+    )
+    assert (body.conf[:, pose.NUM_BODY :] == 0).all() and (
+        with_hands.conf[:, pose.NUM_BODY :] > 0
+    ).any()
+
+
+def test_a_hand_graph_without_presence_scores_is_a_clear_error():
+    from mediapipe.framework import calculator_pb2
+
+    config = calculator_pb2.CalculatorGraphConfig()
+    config.node.add(
+        name="somegraph__Projection", calculator="X", output_stream=["left_hand_landmarks"]
+    )
+    with pytest.raises(RuntimeError, match="presence score for left_hand_landmarks"):
+        pose._presence_stream(config, "left")
+
+
 def test_missing_person_is_nan_with_zero_confidence():
     kp = pose.estimate_keypoints(np.full((2, 64, 64, 3), 127, np.uint8))
     assert np.isnan(kp.xy).all() and (kp.conf == 0).all()

@@ -308,7 +308,7 @@ class PoseScorer:
     dense step.
     """
 
-    name, version, weights = "pose", "3", ()
+    name, version, weights = "pose", "4", ()
     columns = (
         pa.field("pose_visibility", pa.float64()),
         pa.field("pose_hands", pa.float64()),

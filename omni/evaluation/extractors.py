@@ -112,12 +112,12 @@ def _record(ex: Extractors, key: str, path: Path, version: str) -> None:
 
 
 # mediapipe's bundled models (in its wheel, under mediapipe/modules) behind HKC/HKV (omni.pose:
-# pose model_complexity=1 + hands) and the face track (landmark sync, SyncNet crops)
+# pose model_complexity=1 + hands from the body) and the face track (landmark sync, SyncNet crops)
 MEDIAPIPE_MODELS = {
     "hands": (
         "pose_detection/pose_detection.tflite",
         "pose_landmark/pose_landmark_full.tflite",
-        "palm_detection/palm_detection_full.tflite",
+        "holistic_landmark/hand_recrop.tflite",
         "hand_landmark/hand_landmark_full.tflite",
     ),
     "faces": (

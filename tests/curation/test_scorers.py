@@ -55,15 +55,15 @@ def test_a_visible_body_gets_dense_keypoints(footage, tmp_path):
 
 
 def test_dense_pose_rate_is_an_option_and_part_of_the_version(footage, tmp_path):
-    assert scorer_version("pose", ScoreConfig()) == "3"
-    assert scorer_version("pose", ScoreConfig(dense_pose_fps=6.25)) == "3+dense6.25fps"
+    assert scorer_version("pose", ScoreConfig()) == "4"
+    assert scorer_version("pose", ScoreConfig(dense_pose_fps=6.25)) == "4+dense6.25fps"
     with pytest.raises(ValueError, match="dense_pose_fps"):
         ScoreConfig(dense_pose_fps=0)
     task = _task(footage("s13.mp4"), tmp_path, ("pose",), end=1.0, dense_pose_fps=6.25)
     out = score_task(task)
     kp, times = load_keypoints(out["keypoints_path"])
     assert len(kp) == 7 and np.allclose(np.diff(times), 4 / 25)  # every 4th frame
-    assert out["pose_version"] == "3+dense6.25fps" and out["pose_visibility"] > 0.8
+    assert out["pose_version"] == "4+dense6.25fps" and out["pose_visibility"] > 0.8
 
 
 def test_lipsync_method_sets_the_version_and_the_mesh_rate(footage, tmp_path):

@@ -43,6 +43,17 @@ def test_graphs_on_the_calling_thread_give_the_same_landmarks(footage):
     assert on_calling_thread(mp.solutions.pose.Pose) is type(solution)  # one class per solution
 
 
+def test_the_pose_estimator_runs_on_the_calling_thread(footage):
+    from omni.pose import PoseEstimator
+
+    frames = read_video(footage("s13.mp4"), 0.0, 0.2, 25.0, size=(320, 480)).frames
+    before = _threads()
+    with PoseEstimator() as estimator:
+        kp = estimator(frames)
+        assert _threads() == before  # pose + hands in one graph, no executor pool of its own
+    assert (kp.conf[:, 33] > 0).all()  # its hands ran
+
+
 def test_a_reused_face_tracker_forgets_the_previous_clip(footage):
     # one mesh graph serves every clip: a clip's track must not depend on the clip before it
     clips = [

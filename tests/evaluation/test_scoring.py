@@ -44,7 +44,7 @@ def test_hands_on_a_full_body_clip(footage) -> None:
     assert {k for k in ex.weights if k.startswith("mediapipe/")} == {
         "mediapipe/pose_detection",
         "mediapipe/pose_landmark_full",
-        "mediapipe/palm_detection_full",
+        "mediapipe/hand_recrop",
         "mediapipe/hand_landmark_full",
     }
     row = score_video(array_video("s13", frames, FPS), ex).row
