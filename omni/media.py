@@ -243,16 +243,29 @@ def iter_resampled(
         return previous[2]
 
     k, target = 0, start_s
-    for t, frame in _decoded(path, max(0.0, start_s - 1.0), end_s):
+    shown = None  # how long the previous source frame is shown: the gap to the next one
+    ran_out = True  # the video ended before end_s (or end_s is None)
+    for t, frame in _decoded(path, max(0.0, start_s - 1.0), None):
+        if end_s is not None and t >= end_s - 1e-6:
+            ran_out = False  # this frame starts at or after end_s: the previous one lasts to it
+            break
         # every target time before this frame is covered by the previous one
         while previous is not None and target < t - 1e-6:
             yield target, image()
             k += 1
             target = start_s + k / fps
+        if previous is not None:
+            shown = t - previous[0]
         previous = [t, frame, None]
-    # without end_s the last frame is shown for one output frame (its own time, not 1e-6 less)
-    limit = end_s if end_s is not None else (previous[0] + 0.5 / fps if previous else target)
-    while previous is not None and target < limit - 1e-6:
+    if previous is None:
+        return
+    if end_s is None:  # the last frame is shown for one output frame (its own time, not 1e-6 less)
+        limit = previous[0] + 0.5 / fps
+    elif ran_out:  # the video ends before end_s: its last frame is shown for one frame's time
+        limit = min(end_s, previous[0] + (shown or 1.0 / fps))
+    else:
+        limit = end_s
+    while target < limit - 1e-6:
         if end_s is None and target > previous[0] + 1.0 / fps:
             break
         yield target, image()

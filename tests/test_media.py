@@ -81,3 +81,43 @@ def test_unreadable_files_raise_media_error(tmp_path, content):
 def test_missing_audio_stream_is_a_media_error(footage):
     with pytest.raises(media.MediaError, match="no audio stream"):
         media.read_audio(footage("d0.mp4"))
+
+
+def _video_shorter_than_its_audio(path, video_s: float = 2.0, audio_s: float = 4.0):
+    """An mp4 whose audio outlasts its video (the container's duration is the audio's): frame i
+    is a flat grey of level 5 i."""
+    import av
+
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("libx264", rate=FPS)
+        video.width = video.height = 64
+        video.pix_fmt = "yuv420p"
+        audio = out.add_stream("aac", rate=SR)
+        audio.layout = "mono"
+        for i in range(round(video_s * FPS)):
+            image = np.full((64, 64, 3), 5 * i, np.uint8)
+            out.mux(video.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        out.mux(video.encode())
+        tone = (0.1 * np.sin(np.arange(round(audio_s * SR)) / 10)).astype(np.float32)
+        for at in range(0, len(tone), 1024):
+            chunk = av.AudioFrame.from_ndarray(
+                tone[None, at : at + 1024], format="flt", layout="mono"
+            )
+            chunk.sample_rate, chunk.pts = SR, at
+            out.mux(audio.encode(chunk))
+        out.mux(audio.encode())
+    return path
+
+
+def test_no_frames_are_made_up_past_the_end_of_the_video(tmp_path):
+    # asked for more than the video has (a probe row ends at the container's duration, here the
+    # audio's), the last frame was repeated to the end: 2 s of a frozen picture
+    path = _video_shorter_than_its_audio(tmp_path / "long_audio.mp4")
+    assert media.probe(path).duration_s == pytest.approx(4.0, abs=0.05)
+    clip = media.read_video(path, 0.0, 4.0, fps=25)
+    assert len(clip.frames) == 50 and clip.times[-1] == pytest.approx(1.96)
+    levels = clip.frames.mean(axis=(1, 2, 3))
+    assert (np.diff(levels) > 2).all()  # every frame its own, none repeated
+    tail = media.read_video(path, 1.5, 4.0, fps=12.5)
+    np.testing.assert_allclose(tail.times, 1.5 + np.arange(7) / 12.5)
+    assert len(media.read_video(path, 0.0, 1.0, fps=25).frames) == 25  # ends by time: as before
