@@ -6,6 +6,7 @@ only usage errors exit non-zero.
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -129,7 +130,13 @@ def split_cmd(manifest, out, min_len, max_len, margin, detector, threshold, limi
 @click.argument("manifest", type=click.Path(exists=True, dir_okay=False))
 @out_option
 @click.option("--scorers", default=None, help="Comma-separated scorers (default: all).")
-@click.option("--workers", type=int, default=1, show_default=True, help="Worker processes.")
+@click.option(
+    "--workers",
+    type=int,
+    default=None,
+    help="Worker processes [default: the usable CPU cores, at most one per pending clip]. With 1, "
+    "one process scores each clip with its decode and scorers overlapped in threads.",
+)
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True)
 @click.option("--fps", type=float, default=25.0, show_default=True, help="Scoring rate.")
 @click.option("--max-side", type=int, default=640, show_default=True, help="Decode size.")
@@ -187,7 +194,7 @@ def score_cmd(manifest, out, scorers, workers, engine, fps, max_side, keypoints_
     unknown = [n for n in names if n not in SCORERS]
     if unknown:
         raise click.UsageError(f"unknown scorers {unknown}; choose from {sorted(SCORERS)}")
-    if workers < 1:
+    if workers is not None and workers < 1:
         raise click.UsageError(f"--workers must be >= 1, got {workers}")
     m = _read(manifest)
     keypoints_dir = keypoints_dir or str(Path(out).with_suffix("")) + ".keypoints"
@@ -212,9 +219,12 @@ def score_cmd(manifest, out, scorers, workers, engine, fps, max_side, keypoints_
     if not done.empty:
         mask &= ~m.df["clip_id"].isin(done["clip_id"]).to_numpy()
     tasks = build_tasks(m.df, mask, m.resolve, versions, config)[:limit]
+    if workers is None:
+        workers = max(1, min(usable_cpus(), len(tasks)))
     if dry_run:
         console.print(
-            f"would score {len(tasks)} clips with {names} ({len(done)} already in parts, "
+            f"would score {len(tasks)} clips with {names} on {workers} worker(s) "
+            f"({len(done)} already in parts, "
             f"{int((~pending_mask(m.df, versions)).sum())} up to date) into {out}"
         )
         return
@@ -225,13 +235,20 @@ def score_cmd(manifest, out, scorers, workers, engine, fps, max_side, keypoints_
     write_manifest(df, out, root=m.root)
     clear_parts(out)
     errors = int(df["score_error"].notna().sum()) if "score_error" in df else 0
-    extra = {"scored now": len(tasks), "scorer errors": errors}
+    extra = {"scored now": len(tasks), "workers": workers, "scorer errors": errors}
     if tasks:
         extra["scoring time"] = f"{elapsed:.1f} s"
     if tasks and all(t["end_s"] is not None for t in tasks):  # split clips: their lengths known
         seconds = sum(t["end_s"] - t["start_s"] for t in tasks)
         extra["clip-seconds per second"] = f"{seconds / max(elapsed, 1e-9):.2f}"
     _summary(df, f"score → {out}", extra)
+
+
+def usable_cpus() -> int:
+    """The CPU cores this process may run on (its affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def _absolute(path: str | None) -> str | None:

@@ -193,6 +193,20 @@ def test_interrupted_score_resumes_to_the_same_manifest(raw, tmp_path, monkeypat
     assert int(again.split("scored now")[1].split()[1]) == 0
 
 
+def test_workers_default_to_the_usable_cores_at_most_one_per_clip(raw, tmp_path):
+    from omni.curation.cli import usable_cpus
+
+    _run("probe", raw, "--out", tmp_path / "p.parquet")
+    pending = (read_manifest(tmp_path / "p.parquet").df["status"] == "ok").sum()
+    assert pending >= 3
+    score = ("score", tmp_path / "p.parquet", "--out", tmp_path / "o.parquet", "--dry-run")
+    output = _run(*score)
+    assert f"would score {pending} clips" in output
+    assert f"on {min(usable_cpus(), pending)} worker(s)" in output
+    assert "on 1 worker(s)" in _run(*score, "--limit", 1)
+    assert "on 3 worker(s)" in _run(*score, "--workers", 3)
+
+
 def test_lipsync_method_change_rescores_on_resume(raw, tmp_path):
     _run("probe", raw, "--out", tmp_path / "p.parquet", "--include", "talk.mp4")
     score = ("--scorers", "lipsync")
@@ -203,7 +217,7 @@ def test_lipsync_method_change_rescores_on_resume(raw, tmp_path):
     # the default method on the mesh-scored manifest: the row is pending again and re-scored
     output = _run("score", tmp_path / "mesh.parquet", "--out", tmp_path / "c.parquet", *score,
                   "--dry-run")  # fmt: skip
-    assert "would score 1 clips" in output
+    assert "would score 1 clips" in output and "on 1 worker(s)" in output  # one pending clip
     _run("score", tmp_path / "mesh.parquet", "--out", tmp_path / "cavity.parquet", *score)
     cavity = read_manifest(tmp_path / "cavity.parquet").df.iloc[0]
     assert cavity["sync_method"] == "cavity" and cavity["lipsync_version"] == "3"
