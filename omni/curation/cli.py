@@ -134,7 +134,8 @@ def split_cmd(manifest, out, min_len, max_len, margin, detector, threshold, limi
     "--workers",
     type=int,
     default=None,
-    help="Worker processes [default: the usable CPU cores, at most one per pending clip]. With 1, "
+    help="Worker processes [default: the usable CPU cores, at most one per pending clip and one "
+    "per GiB of available memory]. With 1, "
     "one process scores each clip with its decode and scorers overlapped in threads.",
 )
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True)
@@ -220,7 +221,7 @@ def score_cmd(manifest, out, scorers, workers, engine, fps, max_side, keypoints_
         mask &= ~m.df["clip_id"].isin(done["clip_id"]).to_numpy()
     tasks = build_tasks(m.df, mask, m.resolve, versions, config)[:limit]
     if workers is None:
-        workers = max(1, min(usable_cpus(), len(tasks)))
+        workers = default_workers(len(tasks))
     if dry_run:
         console.print(
             f"would score {len(tasks)} clips with {names} on {workers} worker(s) "
@@ -244,11 +245,27 @@ def score_cmd(manifest, out, scorers, workers, engine, fps, max_side, keypoints_
     _summary(df, f"score → {out}", extra)
 
 
-def usable_cpus() -> int:
-    """The CPU cores this process may run on (its affinity mask where the OS has one)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
+WORKER_MEMORY = 1 << 30
+"""Peak resident memory of a scoring worker, about (a 1080×1920 full-body clip: ~1 GB)."""
+
+
+def default_workers(pending: int) -> int:
+    """One worker per usable core, at most one per pending clip and one per `WORKER_MEMORY` of
+    the memory available now."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(cores or 1, pending, available_memory() // WORKER_MEMORY))
+
+
+def available_memory() -> int:
+    """Bytes of memory available to new processes (Linux's MemAvailable; elsewhere unbounded)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 1 << 62
 
 
 def _absolute(path: str | None) -> str | None:

@@ -193,8 +193,12 @@ def test_interrupted_score_resumes_to_the_same_manifest(raw, tmp_path, monkeypat
     assert int(again.split("scored now")[1].split()[1]) == 0
 
 
-def test_workers_default_to_the_usable_cores_at_most_one_per_clip(raw, tmp_path):
-    from omni.curation.cli import usable_cpus
+def test_workers_default_to_the_usable_cores_at_most_one_per_clip(raw, tmp_path, monkeypatch):
+    import os
+
+    from omni.curation import cli
+
+    cores = len(os.sched_getaffinity(0))
 
     _run("probe", raw, "--out", tmp_path / "p.parquet")
     pending = (read_manifest(tmp_path / "p.parquet").df["status"] == "ok").sum()
@@ -202,9 +206,11 @@ def test_workers_default_to_the_usable_cores_at_most_one_per_clip(raw, tmp_path)
     score = ("score", tmp_path / "p.parquet", "--out", tmp_path / "o.parquet", "--dry-run")
     output = _run(*score)
     assert f"would score {pending} clips" in output
-    assert f"on {min(usable_cpus(), pending)} worker(s)" in output
+    assert f"on {min(cores, pending)} worker(s)" in output
     assert "on 1 worker(s)" in _run(*score, "--limit", 1)
     assert "on 3 worker(s)" in _run(*score, "--workers", 3)
+    monkeypatch.setattr(cli, "available_memory", lambda: int(1.5 * cli.WORKER_MEMORY))
+    assert "on 1 worker(s)" in _run(*score)  # memory for one worker only
 
 
 def test_lipsync_method_change_rescores_on_resume(raw, tmp_path):
