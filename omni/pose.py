@@ -162,8 +162,8 @@ WRIST_SEEN = 0.3
 
 
 def _wrist_gate(i: int) -> str:
-    """The option of the wrist-visibility gate of hand `i` (1: left, 2: right) in mediapipe's
-    expanded hand graph."""
+    """The option of the wrist-visibility gate of the `i`-th hand subgraph (1, 2: one per arm)
+    in mediapipe's expanded graph; a name mediapipe does not have is an error at start-up."""
     return (
         f"handlandmarksleftandrightcpu__handlandmarksfromposecpu_{i}"
         "__handvisibilityfromhandlandmarksfrompose__ThresholdingCalculator.threshold"
