@@ -9,7 +9,8 @@ Keypoint layout, K = 75 per frame:
     54..74  the person's right hand
 `xy` is normalised to [0, 1] by the frame's width and height (it may stray slightly outside for
 joints the model extrapolates off-frame); missing joints are NaN with `conf` 0. Body confidence is
-mediapipe's per-landmark visibility; a hand's 21 points share that hand's detection score.
+mediapipe's per-landmark visibility; a hand's 21 points share the hand landmark model's presence
+score (`PoseEstimator`: hands are found from the body).
 """
 
 from __future__ import annotations
