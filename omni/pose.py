@@ -86,7 +86,7 @@ class PoseEstimator:
     landmarks, refined by mediapipe's hand re-crop model and tracked between frames, where the
     hand landmark model runs. A hand is therefore always attached to its own arm, and small hands
     of full-body shots are found where the palm detector of mediapipe Hands misses them (s13:
-    89 against 73 of 100 hands, dance: 41 against 15, at the same cost; docs/curation.md). Hands
+    89 against 73 hands in 50 frames, dance: 41 against 15, at the same cost; docs/curation.md). Hands
     are found only with a body. A hand's 21 points share the hand landmark model's presence
     score (≥ 0.5 when the hand is kept).
     """
