@@ -167,13 +167,13 @@ def main() -> None:
     parser.add_argument("--fps", type=float, default=12.5)
     parser.add_argument("--interpolation", action="store_true")
     args = parser.parse_args()
-    print(f"load average {os.getloadavg()[0]:.1f}")
+    print(f"load average {os.getloadavg()[0]:.1f}, {time.strftime('%H:%M UTC', time.gmtime())}")
     if args.interpolation:
         with native_messages_to(os.devnull):
             for name in args.fixtures.split(","):
                 figures = interpolation_errors(frames_of(name, args.seconds, 25.0))
                 print(name, "; ".join(f"{k}: {v}" for k, v in figures.items()))
-        print(f"load average {os.getloadavg()[0]:.1f}")
+        print(f"load average {os.getloadavg()[0]:.1f}, {time.strftime('%H:%M UTC', time.gmtime())}")
         return
     print("clip         frames | palm detector: found / attached, ms/frame | from the body: same")
     with native_messages_to(os.devnull):
@@ -191,7 +191,7 @@ def main() -> None:
                 found_by.append(kp)
             print(f"{name:12s} {len(frames):6d} | {row[0]:>26s} | {row[1]}")
             print(" " * 20 + wobbles(*found_by, frames.shape[1:3]))
-    print(f"load average {os.getloadavg()[0]:.1f}")
+    print(f"load average {os.getloadavg()[0]:.1f}, {time.strftime('%H:%M UTC', time.gmtime())}")
 
 
 if __name__ == "__main__":
