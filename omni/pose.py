@@ -290,6 +290,44 @@ def resample_keypoints(kp: Keypoints, times: np.ndarray, new_times: np.ndarray) 
     return Keypoints(xy, conf)
 
 
+BODY_COLOUR, LEFT_HAND_COLOUR, RIGHT_HAND_COLOUR = (255, 160, 0), (0, 220, 90), (40, 140, 255)
+
+
+def draw_keypoints(
+    image: np.ndarray, xy: np.ndarray, conf: np.ndarray, min_conf: float = 0.5
+) -> np.ndarray:
+    """A copy of an RGB image (H, W, 3) uint8 with one frame's keypoints drawn: xy (75, 2) in
+    [0, 1], conf (75,). Bones are mediapipe's pose and hand connections, the body orange, the
+    person's left hand green, the right hand blue; a bone is drawn where both its joints reach
+    `min_conf` (body) or were found (hands)."""
+    import cv2
+    import mediapipe as mp
+
+    out = np.ascontiguousarray(image).copy()
+    h, w = out.shape[:2]
+    xy, conf = np.asarray(xy, np.float32), np.asarray(conf, np.float32)
+    if xy.shape != (NUM_KEYPOINTS, 2) or conf.shape != (NUM_KEYPOINTS,):
+        raise ValueError(f"one frame's keypoints: xy ({NUM_KEYPOINTS}, 2), conf ({NUM_KEYPOINTS},)")
+    thickness = max(1, round(max(h, w) / 250))
+    pixels = np.nan_to_num(xy * [w, h], nan=-1.0).round().astype(np.int32)
+    groups = (
+        (0, mp.solutions.pose.POSE_CONNECTIONS, BODY_COLOUR, min_conf),
+        (LEFT_HAND.start, mp.solutions.hands.HAND_CONNECTIONS, LEFT_HAND_COLOUR, 1e-6),
+        (RIGHT_HAND.start, mp.solutions.hands.HAND_CONNECTIONS, RIGHT_HAND_COLOUR, 1e-6),
+    )
+    for offset, bones, colour, floor in groups:
+        seen = (conf >= floor) & np.isfinite(xy).all(axis=1)
+        for a, b in bones:
+            a, b = a + offset, b + offset
+            if seen[a] and seen[b]:
+                cv2.line(out, tuple(pixels[a]), tuple(pixels[b]), colour, thickness, cv2.LINE_AA)
+        joints = range(offset, offset + (NUM_BODY if offset == 0 else NUM_HAND))
+        for j in joints:
+            if seen[j]:
+                cv2.circle(out, tuple(pixels[j]), thickness, colour, -1, cv2.LINE_AA)
+    return out
+
+
 def render_heatmaps(kp: Keypoints, height: int, width: int, sigma: float = 2.0) -> np.ndarray:
     """Gaussian keypoint heatmaps (K', T, H, W) float32 in [0, 1], K' = len(HEATMAP_GROUPS) = 17.
 

@@ -111,3 +111,22 @@ def test_heatmap_peaks_sit_on_the_joints():
     assert nose.max() == pytest.approx(0.9 * np.exp(-0.25), rel=1e-4)  # half-pixel from centres
     hand = list(pose.HEATMAP_GROUPS).index("right_hand")
     assert maps[hand, 1].max() > 0.5 and maps[hand, 0].max() == 0 and maps[0, 1].max() == 0
+
+
+def test_drawn_keypoints_follow_the_bones_and_skip_unseen_joints():
+    image = np.zeros((100, 200, 3), np.uint8)
+    xy = np.full((pose.NUM_KEYPOINTS, 2), np.nan, np.float32)
+    conf = np.zeros(pose.NUM_KEYPOINTS, np.float32)
+    xy[11], xy[12], conf[[11, 12]] = (0.25, 0.5), (0.75, 0.5), 0.9  # shoulders: one bone
+    xy[13], conf[13] = (0.25, 0.9), 0.2  # an elbow pose barely sees: no bone to it
+    hand = pose.RIGHT_HAND.start
+    xy[hand], xy[hand + 1], conf[[hand, hand + 1]] = (0.1, 0.1), (0.1, 0.3), 0.7  # wrist-thumb
+    out = pose.draw_keypoints(image, xy, conf)
+    assert (image == 0).all() and out.shape == image.shape  # a copy
+    # the middle of the shoulder line (anti-aliased: the brightest of the rows around it)
+    assert np.abs(out[48:53, 100].astype(int).max(axis=0) - pose.BODY_COLOUR).max() < 40
+    assert not out[70:85, 50].any()  # nothing toward the unseen elbow
+    assert np.abs(out[20, 18:23].astype(int).max(axis=0) - pose.RIGHT_HAND_COLOUR).max() < 40
+    assert not out[:, 160:].any() and not out[90:].any()
+    with pytest.raises(ValueError, match="one frame"):
+        pose.draw_keypoints(image, xy[None], conf[None])

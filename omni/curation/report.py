@@ -9,6 +9,7 @@ import os
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from omni.curation.filter import CONDITIONS, reason_counts
@@ -56,7 +57,9 @@ def _histogram(values: pd.Series, name: str) -> str:
     return uri
 
 
-def _thumbnail(m: Manifest, row) -> str | None:
+def _thumbnail(m: Manifest, row, keypoints: bool = False) -> str | None:
+    """The clip's middle frame, 160 px; with `keypoints`, its pose keypoints drawn (the side
+    file's frame nearest in time) when the row has a readable side file."""
     from PIL import Image
 
     from omni.media import MediaError, read_video
@@ -65,14 +68,30 @@ def _thumbnail(m: Manifest, row) -> str | None:
     end = float(row.end_s) if pd.notna(row.end_s) else None
     middle = start if end is None else (start + end) / 2
     try:
-        frame = read_video(m.resolve(row.source), middle, None, max_frames=1).frames[0]
+        clip = read_video(m.resolve(row.source), middle, None, max_frames=1)
     except (MediaError, OSError):
         return None
-    image = Image.fromarray(frame)
+    image = Image.fromarray(clip.frames[0])
     image.thumbnail((160, 160))
+    if keypoints and isinstance(row.get("keypoints_path"), str):  # drawn at the thumbnail's size
+        path = m.resolve(row.keypoints_path)
+        image = Image.fromarray(_with_keypoints(np.asarray(image), path, float(clip.times[0])))
     buf = io.BytesIO()
     image.save(buf, format="JPEG", quality=80)
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def _with_keypoints(frame, path: str, t: float):
+    from omni.pose import draw_keypoints, load_keypoints
+
+    try:
+        kp, times = load_keypoints(path)
+    except (OSError, ValueError, KeyError):  # a missing or outdated side file: the plain frame
+        return frame
+    if not len(times):
+        return frame
+    i = int(abs(times - t).argmin())
+    return draw_keypoints(frame, kp.xy[i], kp.conf[i])
 
 
 def _score_section(m: Manifest, column: str, higher_better: bool, thumbs: int) -> str:
@@ -88,7 +107,7 @@ def _score_section(m: Manifest, column: str, higher_better: bool, thumbs: int) -
         cells = []
         for i in index:
             row = m.df.loc[i]
-            uri = _thumbnail(m, row)
+            uri = _thumbnail(m, row, keypoints=column.startswith("pose_"))
             img = f'<img src="{uri}" alt="{html.escape(row.clip_id)}">' if uri else "(no frame)"
             cells.append(
                 f"<figure>{img}<figcaption>{html.escape(row.clip_id)}: {values[i]:.3g}</figcaption></figure>"

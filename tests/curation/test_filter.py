@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from omni.curation.filter import Thresholds, apply_filter, reason_counts
@@ -63,3 +64,45 @@ def test_every_condition_not_met_says_why():
     assert counts["audio"] == {"abs_sync_offset": 1, "no audio stream": 1}
     assert counts["pose"] == {"needs eligible_audio": 2, "pose_visibility": 2, "pose_jitter": 2}
     assert not counts["text_ref"]
+
+
+def test_pose_thumbnails_show_the_keypoints(tmp_path, footage):
+    import base64
+    import io
+    import shutil
+
+    from PIL import Image
+
+    from omni import pose
+    from omni.curation.report import _thumbnail
+    from omni.manifest import Manifest
+
+    shutil.copy(footage("s13.mp4"), tmp_path / "s13.mp4")
+    xy = np.full((3, pose.NUM_KEYPOINTS, 2), np.nan, np.float32)
+    conf = np.zeros((3, pose.NUM_KEYPOINTS), np.float32)
+    xy[:, 11], xy[:, 12], conf[:, [11, 12]] = (0.1, 0.5), (0.9, 0.5), 1.0  # a line across
+    pose.save_keypoints(tmp_path / "kp.npz", pose.Keypoints(xy, conf), np.array([0.0, 1.0, 2.0]))
+    row = pd.Series(
+        {
+            "clip_id": "a",
+            "source": "s13.mp4",
+            "start_s": 0.0,
+            "end_s": 4.0,
+            "keypoints_path": "kp.npz",
+        }
+    )
+    m = Manifest(pd.DataFrame([row]), str(tmp_path))
+
+    def image(uri):
+        data = base64.b64decode(uri.split(",", 1)[1])
+        return np.asarray(Image.open(io.BytesIO(data)).convert("RGB")).astype(int)
+
+    plain, drawn = image(_thumbnail(m, row)), image(_thumbnail(m, row, keypoints=True))
+    h, w = drawn.shape[:2]
+    changed = np.abs(drawn - plain).sum(-1) > 60  # (h, w)
+    line = changed[h // 2 - 2 : h // 2 + 3, round(0.15 * w) : round(0.85 * w)].any(axis=0)
+    assert line.mean() > 0.9  # the shoulder line runs across the middle
+    assert changed[: h // 3].mean() < 0.01 and changed[-h // 3 :].mean() < 0.01
+    outdated = row.copy()
+    outdated["keypoints_path"] = "missing.npz"
+    assert np.array_equal(image(_thumbnail(m, outdated, keypoints=True)), plain)
