@@ -415,6 +415,11 @@ def pair_motion(first: np.ndarray, second: np.ndarray) -> float | None:
     """`motion_amplitude` over frame pairs (first[i] -> second[i]), each (N, h, w); None if N=0."""
     if len(first) == 0:
         return None
+    h, w = first.shape[1:]
+    if max(h, w) < 12:  # OpenCV's DIS flow raises a bare size error below this
+        raise ValueError(
+            f"frames of {w}x{h} px are too small for optical flow (needs 12 px a side)"
+        )
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
     a_frames = np.clip(first, 0, 255).astype(np.uint8)
     b_frames = np.clip(second, 0, 255).astype(np.uint8)

@@ -93,6 +93,8 @@ def test_probe_split_score_filter_report(raw, tmp_path):
     assert ok["quality_version"].eq("2").all()
     assert ok["sharpness"].gt(0).sum() == len(ok) - 2  # the black 8x8 clip has no detail
     assert ok.loc[ok["source"] == "tiny.mp4", "sharpness"].eq(0).all()
+    tiny = ok.loc[ok["source"] == "tiny.mp4"].iloc[0]  # motion cannot be measured: says why
+    assert np.isnan(tiny["motion"]) and "too small for optical flow" in tiny["score_error"]
     by_source = ok.groupby("source")["speech_activity"].max()
     assert by_source["talk.mp4"] > 0.5 and by_source["silent.mp4"] == 0.0
     assert np.isnan(by_source["sub/ünï cødé.mp4"])  # no audio stream: unknown, not zero
