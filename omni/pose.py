@@ -328,6 +328,19 @@ def draw_keypoints(
     return out
 
 
+def draw_side_file(image: np.ndarray, path: str | os.PathLike, t: float) -> np.ndarray:
+    """`draw_keypoints` with the frame of a keypoints side file nearest to time `t` (seconds on
+    the video timeline); the image unchanged if the file is missing, unreadable or outdated."""
+    try:
+        kp, times = load_keypoints(path)
+    except (OSError, ValueError, KeyError):
+        return image
+    if not len(times):
+        return image
+    i = int(np.abs(times - t).argmin())
+    return draw_keypoints(image, kp.xy[i], kp.conf[i])
+
+
 def render_heatmaps(kp: Keypoints, height: int, width: int, sigma: float = 2.0) -> np.ndarray:
     """Gaussian keypoint heatmaps (K', T, H, W) float32 in [0, 1], K' = len(HEATMAP_GROUPS) = 17.
 

@@ -195,15 +195,23 @@ def ranked(df: pd.DataFrame, column: str, count: int) -> list[tuple[str, object,
     ]
 
 
-def thumbnail(m: Manifest, row: pd.Series, side: int = 160) -> np.ndarray | None:
-    """The clip's middle frame scaled to `side` pixels at most (None if it does not decode)."""
+def thumbnail(
+    m: Manifest, row: pd.Series, side: int = 160, keypoints: bool = False
+) -> np.ndarray | None:
+    """The clip's middle frame scaled to `side` pixels at most (None if it does not decode); with
+    `keypoints`, the row's pose keypoints drawn on it (as in the curation report)."""
     start = float(row["start_s"]) if pd.notna(row["start_s"]) else 0.0
     middle = (start + float(row["end_s"])) / 2 if pd.notna(row["end_s"]) else start
     try:
         size = _display_size(row, side)
-        return read_video(m.resolve(row["source"]), middle, None, size=size, max_frames=1).frames[0]
+        clip = read_video(m.resolve(row["source"]), middle, None, size=size, max_frames=1)
     except (MediaError, OSError, ValueError):
         return None
+    if keypoints and isinstance(row.get("keypoints_path"), str):
+        from omni.pose import draw_side_file
+
+        return draw_side_file(clip.frames[0], m.resolve(row["keypoints_path"]), clip.times[0])
+    return clip.frames[0]
 
 
 def gallery(
@@ -213,7 +221,7 @@ def gallery(
     out = []
     for label, index, value in ranked(df, column, count):
         row = df.loc[index]
-        image = thumbnail(m, row)
+        image = thumbnail(m, row, keypoints=column.startswith("pose_"))
         if image is not None:
             out.append((image, f"{label}: {row['clip_id']} ({column} {value:.3g})"))
     return out

@@ -74,24 +74,13 @@ def _thumbnail(m: Manifest, row, keypoints: bool = False) -> str | None:
     image = Image.fromarray(clip.frames[0])
     image.thumbnail((160, 160))
     if keypoints and isinstance(row.get("keypoints_path"), str):  # drawn at the thumbnail's size
+        from omni.pose import draw_side_file
+
         path = m.resolve(row.keypoints_path)
-        image = Image.fromarray(_with_keypoints(np.asarray(image), path, float(clip.times[0])))
+        image = Image.fromarray(draw_side_file(np.asarray(image), path, float(clip.times[0])))
     buf = io.BytesIO()
     image.save(buf, format="JPEG", quality=80)
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
-
-
-def _with_keypoints(frame, path: str, t: float):
-    from omni.pose import draw_keypoints, load_keypoints
-
-    try:
-        kp, times = load_keypoints(path)
-    except (OSError, ValueError, KeyError):  # a missing or outdated side file: the plain frame
-        return frame
-    if not len(times):
-        return frame
-    i = int(abs(times - t).argmin())
-    return draw_keypoints(frame, kp.xy[i], kp.conf[i])
 
 
 def _score_section(m: Manifest, column: str, higher_better: bool, thumbs: int) -> str:

@@ -122,6 +122,24 @@ def test_thumbnails_show_the_middle_frame(manifest: Manifest) -> None:
     ]
 
 
+def test_pose_galleries_draw_the_keypoints(manifest: Manifest, tmp_path: Path) -> None:
+    from omni import pose
+
+    xy = np.full((2, pose.NUM_KEYPOINTS, 2), np.nan, np.float32)
+    conf = np.zeros((2, pose.NUM_KEYPOINTS), np.float32)
+    xy[:, 11], xy[:, 12], conf[:, [11, 12]] = (0.1, 0.5), (0.9, 0.5), 1.0  # a line across
+    side = pose.save_keypoints(tmp_path / "kp.npz", pose.Keypoints(xy, conf), np.array([0.0, 1.0]))
+    df = manifest.df.copy()
+    df["pose_visibility"] = [0.9, 0.2, None, None, None]
+    df["keypoints_path"] = [str(side), None, None, None, None]
+    (drawn, caption), (plain, _) = cv.gallery(manifest, df, "pose_visibility", 1)
+    assert caption == "best: c0 (pose_visibility 0.9)"
+    frame = cv.thumbnail(manifest, df.iloc[0])
+    changed = np.abs(drawn.astype(int) - frame).sum(-1) > 60
+    assert changed[22:27].any(axis=0)[8:56].all() and not changed[:15].any()
+    assert np.array_equal(plain, cv.thumbnail(manifest, df.iloc[1]))  # no side file: as it is
+
+
 def test_clip_playback_cuts_the_span_with_sound(manifest: Manifest, tmp_path: Path) -> None:
     row = manifest.df.iloc[2]  # 0.8 .. 1.6 s
     path = cv.clip_video(manifest, row, tmp_path)
