@@ -49,6 +49,9 @@ class MediaInfo:
     rotation: int = 0
     video_codec: str | None = None
     video_start_s: float = 0.0
+    video_duration_s: float | None = None
+    """The video stream's own length (its header's), when it gives one: a file's `duration_s` is
+    its longest stream's, often the audio's."""
     has_audio: bool = False
     audio_codec: str | None = None
     audio_sr: int | None = None
@@ -144,6 +147,7 @@ def _probe_video(container: av.container.InputContainer, video: av.stream.Stream
         "rotation": rotation,
         "video_codec": video.codec_context.name,
         "video_start_s": _stream_start(video),
+        "video_duration_s": float(video.duration * video.time_base) if video.duration else None,
     }
 
 

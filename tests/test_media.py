@@ -113,7 +113,9 @@ def test_no_frames_are_made_up_past_the_end_of_the_video(tmp_path):
     # asked for more than the video has (a probe row ends at the container's duration, here the
     # audio's), the last frame was repeated to the end: 2 s of a frozen picture
     path = _video_shorter_than_its_audio(tmp_path / "long_audio.mp4")
-    assert media.probe(path).duration_s == pytest.approx(4.0, abs=0.05)
+    info = media.probe(path)
+    assert info.duration_s == pytest.approx(4.0, abs=0.05)
+    assert info.video_duration_s == pytest.approx(2.0)
     clip = media.read_video(path, 0.0, 4.0, fps=25)
     assert len(clip.frames) == 50 and clip.times[-1] == pytest.approx(1.96)
     levels = clip.frames.mean(axis=(1, 2, 3))
@@ -121,3 +123,12 @@ def test_no_frames_are_made_up_past_the_end_of_the_video(tmp_path):
     tail = media.read_video(path, 1.5, 4.0, fps=12.5)
     np.testing.assert_allclose(tail.times, 1.5 + np.arange(7) / 12.5)
     assert len(media.read_video(path, 0.0, 1.0, fps=25).frames) == 25  # ends by time: as before
+
+
+def test_a_probe_row_ends_where_its_video_does(tmp_path):
+    from omni.curation.probe import probe_row
+
+    path = _video_shorter_than_its_audio(tmp_path / "long_audio.mp4")
+    row = probe_row(path, tmp_path)
+    assert row["status"] == "ok" and row["end_s"] == pytest.approx(2.0)
+    assert row["duration_s"] == pytest.approx(4.0, abs=0.05)  # the file's, kept

@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from omni.manifest import STATUS_ERROR, STATUS_OK, register_columns
 
-PROBE_VERSION = "1"
+PROBE_VERSION = "2"  # 2: end_s is the video stream's end
 DEFAULT_PATTERNS = ("*.mp4", "*.mov", "*.mkv", "*.webm", "*.avi", "*.m4v")
 
 register_columns(
@@ -64,7 +64,7 @@ def probe_row(path: Path, root: Path) -> dict:
         reason = str(err).removeprefix(f"{path}: ")
         return {**row, "status": STATUS_ERROR, "error": reason}
     row.update(
-        end_s=info.duration_s,
+        end_s=_video_end(info),
         duration_s=info.duration_s,
         fps=info.fps,
         vfr=info.vfr,
@@ -85,6 +85,15 @@ def probe_row(path: Path, root: Path) -> dict:
     elif not info.num_frames or info.duration_s <= 0:
         row.update(status=STATUS_ERROR, error="no decodable video frames")
     return row
+
+
+def _video_end(info) -> float:
+    """Where the row's clip ends: the video's own end when its stream says (a file whose audio
+    outlasts its video would otherwise have clips past the last frame), else the file's duration."""
+    video = info.video_duration_s
+    if video is not None and 0 < video <= info.duration_s + 1.0:
+        return min(video, info.duration_s) if info.duration_s > 0 else video
+    return info.duration_s
 
 
 def probe_folder(root: Path, include=DEFAULT_PATTERNS, exclude=(), limit: int | None = None):
