@@ -132,3 +132,7 @@ def test_a_probe_row_ends_where_its_video_does(tmp_path):
     row = probe_row(path, tmp_path)
     assert row["status"] == "ok" and row["end_s"] == pytest.approx(2.0)
     assert row["duration_s"] == pytest.approx(4.0, abs=0.05)  # the file's, kept
+    from omni.curation.captioners import clip_frames
+
+    frames = clip_frames(str(path), 0.0, None, 4)  # the whole video: 0.25 .. 1.75 s, all there
+    assert len(frames) == 4 and frames[3].mean() > frames[0].mean() + 100

@@ -95,8 +95,9 @@ def clip_frames(
     """`n` RGB frames (H, W, 3) at the centres of `n` equal parts of [start_s, end_s)."""
     from omni.media import probe, read_video
 
-    if end_s is None:
-        end_s = start_s + (probe(path).duration_s or 0.0)
+    if end_s is None:  # to the video's end (a file's duration may be its longer audio's)
+        info = probe(path)
+        end_s = info.video_duration_s or info.duration_s or 0.0
     length = max(end_s - start_s, 1e-3)
     frames = []
     for k in range(n):
