@@ -65,7 +65,11 @@ def curation_tab(app: gr.Blocks, initial: str | None, workdir: Path) -> None:
     )
     rows = gr.Dataframe(label="Rows", interactive=False, max_height=400, elem_id="cur-rows")
     with gr.Row():
-        clip = gr.Dropdown([], label="Play a clip", elem_id="cur-clip")
+        with gr.Column(scale=1):
+            clip = gr.Dropdown([], label="Play a clip", elem_id="cur-clip")
+            skeleton = gr.Checkbox(
+                value=True, label="Draw pose keypoints (if scored)", elem_id="cur-keypoints"
+            )
         player = gr.Video(label="Clip", interactive=False, height=320, elem_id="cur-player")
     with gr.Row():
         report_button = gr.Button("Write report.html for the shown rows")
@@ -99,7 +103,7 @@ def curation_tab(app: gr.Blocks, initial: str | None, workdir: Path) -> None:
     path.submit(lambda *a: view(*a, True), inputs, outputs)
     apply.click(lambda *a: view(*a, False), inputs, outputs, api_name="filter_manifest")
 
-    def play(path_value, clip_id):
+    def play(path_value, clip_id, keypoints):
         if not clip_id:
             return None
         try:
@@ -107,11 +111,12 @@ def curation_tab(app: gr.Blocks, initial: str | None, workdir: Path) -> None:
             row = m.df[m.df["clip_id"].astype(str) == clip_id]
             if row.empty:
                 raise ValueError(f"no clip {clip_id!r} in this manifest")
-            return str(cv.clip_video(m, row.iloc[0], workdir))
+            return str(cv.clip_video(m, row.iloc[0], workdir, keypoints=bool(keypoints)))
         except ValueError as err:
             raise _error(err) from err
 
-    clip.change(play, [path, clip], player, api_name="play_clip")
+    clip.change(play, [path, clip, skeleton], player, api_name="play_clip")
+    skeleton.change(play, [path, clip, skeleton], player)
 
     def write_report(*values):
         from omni.curation.report import write_report as write

@@ -227,8 +227,12 @@ def gallery(
     return out
 
 
-def clip_video(m: Manifest, row: pd.Series, workdir: str | os.PathLike) -> Path:
-    """The clip's span of its source (with sound) as a small mp4 in `workdir`, made once."""
+def clip_video(
+    m: Manifest, row: pd.Series, workdir: str | os.PathLike, keypoints: bool = False
+) -> Path:
+    """The clip's span of its source (with sound) as a small mp4 in `workdir`, made once; with
+    `keypoints`, the row's pose keypoints drawn on every frame (interpolated to its time, as the
+    datamodule does) when it has a readable side file."""
     if row["status"] != "ok":
         reason = _text(row.get("error")) or "no reason recorded"
         raise ValueError(
@@ -237,21 +241,40 @@ def clip_video(m: Manifest, row: pd.Series, workdir: str | os.PathLike) -> Path:
     source = m.resolve(row["source"])
     start = float(row["start_s"]) if pd.notna(row["start_s"]) else 0.0
     end = float(row["end_s"]) if pd.notna(row["end_s"]) else None
-    key = hashlib.sha1(f"{source}|{start}|{end}".encode()).hexdigest()[:16]
+    side = (
+        m.resolve(row["keypoints_path"]) if keypoints and _text(row.get("keypoints_path")) else None
+    )
+    key = hashlib.sha1(f"{source}|{start}|{end}|{side}".encode()).hexdigest()[:16]
     out = Path(workdir) / "clips" / f"{key}.mp4"
     if out.is_file():
         return out
     try:
         clip = read_video(source, start, end, size=_display_size(row, PLAYBACK_SIDE))
         fps = float(row["fps"]) if pd.notna(row.get("fps")) else _fps(clip.times)
+        frames = _with_keypoints(clip.frames, clip.times, side) if side else clip.frames
         audio, sr = None, 16000
         if bool(row.get("has_audio")):
             sr = int(row["audio_sr"]) if pd.notna(row.get("audio_sr")) else sr
             sr = min(sr, 48000)
             audio = read_audio(source, sr, start, start + len(clip.frames) / fps)
-        return write_video(out, clip.frames, fps, audio, sr)
+        return write_video(out, frames, fps, audio, sr)
     except (MediaError, OSError) as err:
         raise ValueError(f"clip {row['clip_id']} cannot be played: {err}") from err
+
+
+def _with_keypoints(frames: np.ndarray, times: np.ndarray, side_file: str) -> np.ndarray:
+    """Frames with the side file's keypoints drawn, interpolated to each frame's time (frames
+    unchanged if the file is missing, unreadable or outdated)."""
+    from omni.pose import draw_keypoints, load_keypoints, resample_keypoints
+
+    try:
+        kp, kp_times = load_keypoints(side_file)
+    except (OSError, ValueError, KeyError):
+        return frames
+    if not len(kp_times):
+        return frames
+    kp = resample_keypoints(kp, kp_times, np.asarray(times, np.float64))
+    return np.stack([draw_keypoints(f, kp.xy[i], kp.conf[i]) for i, f in enumerate(frames)])
 
 
 def _text(value) -> str:

@@ -153,6 +153,31 @@ def test_clip_playback_cuts_the_span_with_sound(manifest: Manifest, tmp_path: Pa
         cv.clip_video(manifest, manifest.df.iloc[4], tmp_path)
 
 
+def test_clip_playback_can_draw_the_keypoints(manifest: Manifest, tmp_path: Path) -> None:
+    from omni import pose
+    from omni.media import read_video
+
+    xy = np.full((2, pose.NUM_KEYPOINTS, 2), np.nan, np.float32)
+    conf = np.zeros((2, pose.NUM_KEYPOINTS), np.float32)
+    conf[:, [11, 12]] = 1.0
+    xy[0, 11], xy[0, 12] = (0.1, 0.25), (0.9, 0.25)  # shoulders at 0.8 s: a line high up
+    xy[1, 11], xy[1, 12] = (0.1, 0.75), (0.9, 0.75)  # at 1.6 s: low
+    times = np.array([0.8, 1.6])
+    side = pose.save_keypoints(tmp_path / "kp.npz", pose.Keypoints(xy, conf), times)
+    row = manifest.df.iloc[2].copy()  # 0.8 .. 1.6 s
+    row["keypoints_path"] = str(side)
+    plain = read_video(cv.clip_video(manifest, row, tmp_path)).frames.astype(int)
+    drawn = read_video(cv.clip_video(manifest, row, tmp_path, keypoints=True)).frames.astype(int)
+    assert drawn.shape == plain.shape
+    changed = np.abs(drawn - plain).sum(-1) > 60  # (T, 48, 64)
+    rows = [np.flatnonzero(changed[t].any(axis=1)) for t in (0, 10)]
+    assert 10 <= rows[0].mean() <= 14 and 22 <= rows[1].mean() <= 26  # interpolated: 0.25, 0.5
+    without = manifest.df.iloc[2]  # no side file: the plain clip
+    assert cv.clip_video(manifest, without, tmp_path, keypoints=True) == cv.clip_video(
+        manifest, without, tmp_path
+    )
+
+
 def test_playback_size_is_upright_and_bounded() -> None:
     row = pd.Series({"width": 1920, "height": 1080, "rotation": 90})
     assert cv._display_size(row, 360) == (202, 360)
