@@ -330,15 +330,23 @@ def draw_keypoints(
 
 def draw_side_file(image: np.ndarray, path: str | os.PathLike, t: float) -> np.ndarray:
     """`draw_keypoints` with the frame of a keypoints side file nearest to time `t` (seconds on
-    the video timeline); the image unchanged if the file is missing, unreadable or outdated."""
+    the video timeline); the image unchanged if there is no usable side file."""
+    found = side_file_or_none(path)
+    if found is None:
+        return image
+    kp, times = found
+    i = int(np.abs(times - t).argmin())
+    return draw_keypoints(image, kp.xy[i], kp.conf[i])
+
+
+def side_file_or_none(path: str | os.PathLike) -> tuple[Keypoints, np.ndarray] | None:
+    """`load_keypoints`, or None for a missing, unreadable, outdated or empty side file: for
+    views that draw keypoints where they can."""
     try:
         kp, times = load_keypoints(path)
     except (OSError, ValueError, KeyError):
-        return image
-    if not len(times):
-        return image
-    i = int(np.abs(times - t).argmin())
-    return draw_keypoints(image, kp.xy[i], kp.conf[i])
+        return None
+    return (kp, times) if len(times) else None
 
 
 def render_heatmaps(kp: Keypoints, height: int, width: int, sigma: float = 2.0) -> np.ndarray:

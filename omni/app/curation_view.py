@@ -265,15 +265,12 @@ def clip_video(
 def _with_keypoints(frames: np.ndarray, times: np.ndarray, side_file: str) -> np.ndarray:
     """Frames with the side file's keypoints drawn, interpolated to each frame's time (frames
     unchanged if the file is missing, unreadable or outdated)."""
-    from omni.pose import draw_keypoints, load_keypoints, resample_keypoints
+    from omni.pose import draw_keypoints, resample_keypoints, side_file_or_none
 
-    try:
-        kp, kp_times = load_keypoints(side_file)
-    except (OSError, ValueError, KeyError):
+    found = side_file_or_none(side_file)
+    if found is None:
         return frames
-    if not len(kp_times):
-        return frames
-    kp = resample_keypoints(kp, kp_times, np.asarray(times, np.float64))
+    kp = resample_keypoints(*found, np.asarray(times, np.float64))
     return np.stack([draw_keypoints(f, kp.xy[i], kp.conf[i]) for i, f in enumerate(frames)])
 
 
