@@ -91,9 +91,9 @@ def _video_end(info) -> float:
     """Where the row's clip ends: the video's own end when its stream says (a file whose audio
     outlasts its video would otherwise have clips past the last frame), else the file's duration."""
     video = info.video_duration_s
-    if video is not None and 0 < video <= info.duration_s + 1.0:
-        return min(video, info.duration_s) if info.duration_s > 0 else video
-    return info.duration_s
+    if not video or video <= 0:
+        return info.duration_s
+    return min(video, info.duration_s) if info.duration_s > 0 else video
 
 
 def probe_folder(root: Path, include=DEFAULT_PATTERNS, exclude=(), limit: int | None = None):
