@@ -86,19 +86,21 @@ class PoseEstimator:
     landmarks, refined by mediapipe's hand re-crop model and tracked between frames, where the
     hand landmark model runs. A hand is therefore always attached to its own arm, and small hands
     of full-body shots are found where the palm detector of mediapipe Hands misses them (s13:
-    89 against 73 hands in 50 frames, dance: 41 against 15, at the same cost; docs/curation.md). Hands
+    91 against 73 hands in 50 frames, dance: 44 against 15, at the same cost; docs/curation.md). Hands
     are found only with a body. A hand's 21 points share the hand landmark model's presence
     score (≥ 0.5 when the hand is kept).
     """
 
-    def __init__(self, hands: bool = True, min_confidence: float = 0.5) -> None:
+    def __init__(
+        self, hands: bool = True, min_confidence: float = 0.5, smooth: bool = True
+    ) -> None:
         from omni.mpgraph import on_calling_thread
 
         self._graph = on_calling_thread(_pose_graph(hands))(
             graph_config=_graph_config(hands),
             side_inputs={
                 "model_complexity": 1,
-                "smooth_landmarks": True,
+                "smooth_landmarks": smooth,
                 "enable_segmentation": False,
                 "smooth_segmentation": True,
                 "use_prev_landmarks": True,
@@ -113,13 +115,23 @@ class PoseEstimator:
             outputs=["pose_landmarks", *(_HAND_STREAMS if hands else ())],
         )
         self.hands = hands
+        self.smooth = smooth
+        self._next_us = 0  # the graph's timestamps must increase from frame to frame
 
     def close(self) -> None:
         self._graph.close()
 
     def reset(self) -> None:
-        """Forget the tracked person before frames of another clip (keeps the loaded models)."""
-        self._graph.reset()
+        """Forget the tracked person before frames of another clip (keeps the loaded models).
+
+        With smoothing, mediapipe's filters are cleared only by restarting the graph (~60 ms);
+        without, a blank frame ends the tracking of body and hands, exactly as a restart does
+        (tests/test_pose.py), for ~13 ms."""
+        if self.smooth:
+            self._graph.reset()
+        else:
+            self._graph.process_at(np.zeros((64, 64, 3), np.uint8), self._next_us)
+            self._next_us += _DEFAULT_STEP_US
 
     def __enter__(self) -> PoseEstimator:
         return self
@@ -127,17 +139,25 @@ class PoseEstimator:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def __call__(self, frames: np.ndarray) -> Keypoints:
-        """frames (T, H, W, 3) uint8 RGB, consecutive video frames -> Keypoints (T, 75)."""
+    def __call__(self, frames: np.ndarray, times=None) -> Keypoints:
+        """frames (T, H, W, 3) uint8 RGB, consecutive video frames -> Keypoints (T, 75).
+
+        `times` (T,) are the frames' times in seconds, increasing: the smoothing filters work in
+        real time (mediapipe's own `process` spaces frames 1/30 s apart, which over-smooths
+        frames further apart: at 12.5 fps the keypoints lagged twice as far behind the same
+        video's 25 fps keypoints; docs/curation.md). Without `times` frames are 1/30 s apart.
+        A call's frames follow the previous call's (a later clip's times may start anywhere).
+        """
         frames = np.asarray(frames)
         if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
             raise ValueError(
                 f"frames must be (T, H, W, 3) uint8 RGB, got {frames.shape} {frames.dtype}"
             )
+        stamps = self._timestamps(len(frames), times)
         xy = np.full((len(frames), NUM_KEYPOINTS, 2), np.nan, np.float32)
         conf = np.zeros((len(frames), NUM_KEYPOINTS), np.float32)
         for t, frame in enumerate(frames):
-            result = self._graph.process(np.ascontiguousarray(frame))
+            result = self._graph.process_at(np.ascontiguousarray(frame), int(stamps[t]))
             body = result.pose_landmarks
             if body is None:
                 continue
@@ -154,6 +174,24 @@ class PoseEstimator:
                     xy[t, part] = [(p.x, p.y) for p in landmarks.landmark]
                     conf[t, part] = score
         return Keypoints(xy, conf)
+
+    def _timestamps(self, n: int, times) -> np.ndarray:
+        """Graph timestamps (µs) of `n` frames at `times`, shifted to follow the previous frames."""
+        if times is None:
+            stamps = np.arange(n, dtype=np.int64) * _DEFAULT_STEP_US
+        else:
+            stamps = np.round(np.asarray(times, np.float64) * 1e6).astype(np.int64)
+            if stamps.shape != (n,):
+                raise ValueError(f"times must be ({n},) seconds, got shape {stamps.shape}")
+            if n > 1 and not (np.diff(stamps) > 0).all():
+                raise ValueError("times must increase from frame to frame")
+        if n:
+            stamps += max(0, self._next_us - int(stamps[0]))
+            self._next_us = int(stamps[-1]) + _DEFAULT_STEP_US
+        return stamps
+
+
+_DEFAULT_STEP_US = 33333  # mediapipe's `SolutionBase.process` spaces frames this far apart
 
 
 _HAND_STREAMS = ("left_hand_landmarks", "right_hand_landmarks")
@@ -215,6 +253,11 @@ def _pose_graph(hands: bool) -> type:
         def presence(self, result, side: str) -> float | None:
             return getattr(result, self.presence_streams[side])
 
+        def process_at(self, image: np.ndarray, timestamp_us: int):
+            """`process` at a chosen timestamp (mediapipe's own adds 1/30 s per frame)."""
+            self._simulated_timestamp = timestamp_us
+            return self.process(image)
+
     return PoseGraph
 
 
@@ -233,10 +276,11 @@ def _presence_stream(config, side: str) -> str:
     )
 
 
-def estimate_keypoints(frames: np.ndarray, hands: bool = True) -> Keypoints:
-    """Keypoints of the main person in consecutive frames (T, H, W, 3) uint8 -> (T, 75)."""
+def estimate_keypoints(frames: np.ndarray, hands: bool = True, times=None) -> Keypoints:
+    """Keypoints of the main person in consecutive frames (T, H, W, 3) uint8 -> (T, 75);
+    `times` (T,) the frames' times in seconds (`PoseEstimator.__call__`)."""
     with PoseEstimator(hands=hands) as estimator:
-        return estimator(frames)
+        return estimator(frames, times)
 
 
 def save_keypoints(path: str | os.PathLike, kp: Keypoints, times: np.ndarray) -> Path:

@@ -130,3 +130,62 @@ def test_drawn_keypoints_follow_the_bones_and_skip_unseen_joints():
     assert not out[:, 160:].any() and not out[90:].any()
     with pytest.raises(ValueError, match="one frame"):
         pose.draw_keypoints(image, xy[None], conf[None])
+
+
+def _body(kp: pose.Keypoints) -> tuple[np.ndarray, np.ndarray]:
+    return kp.xy[:, : pose.NUM_BODY], kp.conf[:, : pose.NUM_BODY]
+
+
+def test_smoothing_follows_the_frame_times(footage):
+    # s13 at 12.5 fps: mediapipe's smoothing assumes 1/30 s between frames unless told; with the
+    # real times the keypoints sit closer to those of the same video tracked at 25 fps
+    clip = read_video(footage("s13.mp4"), fps=25, size=(240, 360), max_frames=40)
+    with pose.PoseEstimator(hands=False) as estimator:
+        reference = estimator(clip.frames, clip.times)[::2]
+        estimator.reset()
+        timed = estimator(clip.frames[::2], clip.times[::2])
+        estimator.reset()
+        untimed = estimator(clip.frames[::2])
+    ref_xy, ref_conf = _body(reference)
+    seen = ref_conf > 0.5
+
+    def error(kp: pose.Keypoints) -> float:
+        return float(np.median(np.linalg.norm(_body(kp)[0] - ref_xy, axis=-1)[seen]))
+
+    assert error(timed) < 0.85 * error(untimed), (error(timed), error(untimed))  # 0.70 here
+    with pytest.raises(ValueError, match="increase"):
+        pose.estimate_keypoints(clip.frames[:2], hands=False, times=[1.0, 1.0])
+    with pytest.raises(ValueError, match=r"\(2,\)"):
+        pose.estimate_keypoints(clip.frames[:2], hands=False, times=[1.0])
+
+
+def test_unsmoothed_frames_keep_their_own_visibility(footage):
+    # a full body, then a head-and-shoulders crop of it: smoothed, the crop's visibility stays
+    # near the first frame's (mediapipe's low-pass filter keeps 90 % of the previous value)
+    import cv2
+
+    full = read_video(footage("s13.mp4"), size=(240, 360), max_frames=1).frames[0]
+    head = cv2.resize(full[:120, 40:200], (240, 360))
+    frames = np.stack([full, head])
+    with pose.PoseEstimator(smooth=True) as smoothed, pose.PoseEstimator(smooth=False) as plain:
+        held = _body(smoothed(frames, [0.0, 1.0]))[1].mean(axis=1)
+        own = _body(plain(frames, [0.0, 1.0]))[1].mean(axis=1)
+        plain.reset()
+        alone = _body(plain(head[None]))[1].mean()
+    assert held[0] == own[0] > 0.9
+    assert held[1] > 0.9 and own[1] < 0.75 and abs(own[1] - alone) < 0.1
+
+
+def test_an_unsmoothed_estimator_resets_exactly_without_a_restart(footage, monkeypatch):
+    standing = read_video(footage("s13.mp4"), fps=1, size=(240, 360), max_frames=3).frames
+    talking = read_video(footage("talk_news_b.mp4"), fps=1, size=(256, 256), max_frames=3).frames
+    with pose.PoseEstimator(smooth=False) as estimator:
+        first = estimator(standing)
+        monkeypatch.setattr(type(estimator._graph), "reset", lambda self: pytest.fail("restart"))
+        estimator.reset()
+        estimator(talking)
+        estimator.reset()
+        again = estimator(standing)
+    np.testing.assert_array_equal(again.conf, first.conf)
+    np.testing.assert_array_equal(again.xy, first.xy)
+    assert (first.conf[:, pose.NUM_BODY :] > 0).any()  # the hands' tracking was reset too

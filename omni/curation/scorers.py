@@ -115,7 +115,8 @@ class Clip:
     @cached_property
     def sparse_pose(self):
         """`omni.pose.Keypoints` of the first pose pass (at `sparse_pose_index`)."""
-        return _keypoints(self.frames[self.sparse_pose_index])
+        index = self.sparse_pose_index
+        return _keypoints(self.frames[index], self.times[index], smooth=False)
 
     def gray(self, index) -> np.ndarray:
         """(len(index), h, w) float32 grey frames for quality and motion: the longer side reduced
@@ -157,12 +158,15 @@ def face_tracker(detect_every: int):
     return FaceTracker(detect_every=detect_every)
 
 
-@lru_cache(maxsize=1)
-def pose_estimator():
-    """The process's PoseEstimator (loading the graphs costs about a second; reset per clip)."""
+@lru_cache(maxsize=2)
+def pose_estimator(smooth: bool):
+    """The process's PoseEstimator of the first pass (`smooth=False`: its frames are a second
+    apart, too far for mediapipe's smoothing filters to follow, which held every frame's
+    visibility near the first one's) or of the dense pass (smoothed in real time); loading the
+    graphs costs about a second, so each is made once and reset per clip."""
     from omni.pose import PoseEstimator
 
-    return PoseEstimator(hands=True)
+    return PoseEstimator(hands=True, smooth=smooth)
 
 
 def scorer_version(name: str, config: ScoreConfig) -> str:
@@ -308,7 +312,7 @@ class PoseScorer:
     dense step.
     """
 
-    name, version, weights = "pose", "4", ()
+    name, version, weights = "pose", "5", ()
     columns = (
         pa.field("pose_visibility", pa.float64()),
         pa.field("pose_hands", pa.float64()),
@@ -326,7 +330,7 @@ class PoseScorer:
         threshold = config.dense_pose_visibility
         if not dense and threshold is not None and kp.conf[:, :NUM_BODY].mean() >= threshold:
             index = np.arange(0, len(clip.frames), dense_step)
-            kp, dense = _keypoints(clip.frames[index]), True
+            kp, dense = _keypoints(clip.frames[index], clip.times[index], smooth=True), True
         path = None
         if config.keypoints_dir:
             name = hashlib.sha1(clip.clip_id.encode()).hexdigest()[:16] + ".npz"
@@ -341,10 +345,10 @@ class PoseScorer:
         }
 
 
-def _keypoints(frames: np.ndarray):
-    estimator = pose_estimator()
+def _keypoints(frames: np.ndarray, times: np.ndarray, smooth: bool):
+    estimator = pose_estimator(smooth)
     estimator.reset()  # a new clip: no tracking from the previous one
-    return estimator(frames)
+    return estimator(frames, times)
 
 
 def pose_jitter(xy: np.ndarray, conf: np.ndarray, min_conf: float = 0.5) -> float | None:
@@ -562,7 +566,7 @@ def _decode_overlapped(
         try:
             for t, image in iter_resampled(path, start_s, end_s, config.fps, size):
                 if posed is not None and len(frames) % pose_step == 0:
-                    posed.put(image)
+                    posed.put((t, image))
                 frames.append(image)
                 times.append(t)
                 arrived.put(image)
@@ -576,13 +580,14 @@ def _decode_overlapped(
         """The first pose pass on its frames as they arrive (None when decoding failed)."""
         from omni.pose import Keypoints
 
-        estimator = pose_estimator()
+        estimator = pose_estimator(smooth=False)
         estimator.reset()  # as `_keypoints`: a new clip
         xy, conf = [], []
         while (item := posed.get()) is not _DONE:
             if isinstance(item, BaseException):
                 return None
-            kp = estimator(item[None])  # one frame; the tracking state carries on
+            t, image = item
+            kp = estimator(image[None], [t])  # one frame; the tracking state carries on
             xy.append(kp.xy)
             conf.append(kp.conf)
         return Keypoints(np.concatenate(xy), np.concatenate(conf)) if xy else None

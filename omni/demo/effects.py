@@ -156,11 +156,12 @@ def lip_sync_r0(frames: np.ndarray, wave: np.ndarray, sr: int, fps: float) -> fl
     return math.nan if result is None else float(result.curve[max_offset])
 
 
-def body_keypoints(frames: np.ndarray) -> np.ndarray:
+def body_keypoints(frames: np.ndarray, fps: float) -> np.ndarray:
     """(T, 33, 2) body keypoints in [0, 1] from omni's pose estimator (NaN where not found)."""
     from omni.pose import NUM_BODY, estimate_keypoints
 
-    return estimate_keypoints(upscale(frames), hands=False).xy[:, :NUM_BODY]
+    times = np.arange(len(frames)) / fps
+    return estimate_keypoints(upscale(frames), hands=False, times=times).xy[:, :NUM_BODY]
 
 
 def keypoint_error(estimated: np.ndarray, target: np.ndarray) -> float:

@@ -79,7 +79,7 @@ def measure(
             pixels[sample.kind][0].append(own)
             pixels[sample.kind][1].append(other)
         if sample.kind == "body" and sample.keypoints is not None:
-            estimated = effects.body_keypoints(frames)
+            estimated = effects.body_keypoints(frames, sample.fps)
             pose_own.append(effects.keypoint_error(estimated, sample.keypoints[: len(frames)]))
             pose_other.append(
                 effects.keypoint_error(estimated, sample.other_keypoints[: len(frames)])

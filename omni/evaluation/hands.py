@@ -19,7 +19,7 @@ import numpy as np
 
 from omni.pose import LEFT_HAND, LEFT_WRIST, NUM_KEYPOINTS, RIGHT_HAND, RIGHT_WRIST
 
-HANDS_VERSION = "omni-pose-hkc-hkv/2"  # 2: omni.pose finds hands from the body
+HANDS_VERSION = "omni-pose-hkc-hkv/3"  # 2: hands from the body; 3: smoothed at the video fps
 _HANDS = ((LEFT_HAND, LEFT_WRIST), (RIGHT_HAND, RIGHT_WRIST))
 
 

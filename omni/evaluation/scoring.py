@@ -124,15 +124,19 @@ class _Faces:
 
 
 class _Hands:
-    """omni.pose keypoints of every frame (video mode: tracking runs across chunks)."""
+    """omni.pose keypoints of every frame (video mode: tracking runs across chunks, smoothed at
+    the video's frame rate)."""
 
-    def __init__(self) -> None:
+    def __init__(self, fps: float) -> None:
         from omni.pose import PoseEstimator
 
         self.estimator, self.conf, self.xy = PoseEstimator(hands=True), [], []
+        self.fps, self.frames = fps, 0
 
     def add(self, chunk: np.ndarray) -> None:
-        kp = self.estimator(chunk)
+        times = (self.frames + np.arange(len(chunk))) / self.fps
+        self.frames += len(chunk)
+        kp = self.estimator(chunk, times)
         self.conf.append(kp.conf)
         self.xy.append(kp.xy)
 
@@ -149,7 +153,7 @@ def score_video(
     fid = _FrameFeatures(ex) if ex.inception is not None else None
     clips = _Clips(ex) if ex.i3d is not None else None
     faces = _Faces() if opts.landmark_sync or ex.syncnet is not None else None
-    hands = _Hands() if opts.hands else None
+    hands = _Hands(src.fps) if opts.hands else None
     thumbs = _Thumbs(round(src.duration_s * src.fps) if src.duration_s else None)
     scores = [ScoreMean(s, opts.scorer_stride) for s in ex.scorers]
     consumers = [c for c in (fid, clips, faces, hands, thumbs, *scores) if c is not None]

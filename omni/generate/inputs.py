@@ -216,7 +216,7 @@ def _pose_from_video(
         ) from err
     h, w = clip.frames.shape[1:3]
     log.info("estimating pose on %d frames of %s", len(clip.frames), path.name)
-    kp = estimate_keypoints(clip.frames)
+    kp = estimate_keypoints(clip.frames, times=clip.times)
     return crop_keypoints(kp, (w, h), size)
 
 

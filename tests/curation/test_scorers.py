@@ -54,16 +54,31 @@ def test_a_visible_body_gets_dense_keypoints(footage, tmp_path):
     assert out["pose_visibility"] > 0.8 and 0 <= out["pose_jitter"] < 0.01
 
 
+def test_the_sparse_pass_scores_each_frame_on_its_own(footage):
+    # frames a second apart: a full body, then a head-and-shoulders crop of it. Smoothed as
+    # video (pose version 4), the crop's visibility stayed near the full body's (> 0.9)
+    import cv2
+
+    from omni.media import read_video
+    from omni.pose import NUM_BODY
+
+    full = read_video(footage("s13.mp4"), size=(240, 360), max_frames=1).frames[0]
+    head = cv2.resize(full[:120, 40:200], (240, 360))
+    clip = Clip("c", np.stack([full, head]), np.array([0.0, 1.0]), None, 1.0)
+    visibility = clip.sparse_pose.conf[:, :NUM_BODY].mean(axis=1)
+    assert visibility[0] > 0.9 and visibility[1] < 0.75
+
+
 def test_dense_pose_rate_is_an_option_and_part_of_the_version(footage, tmp_path):
-    assert scorer_version("pose", ScoreConfig()) == "4"
-    assert scorer_version("pose", ScoreConfig(dense_pose_fps=6.25)) == "4+dense6.25fps"
+    assert scorer_version("pose", ScoreConfig()) == "5"
+    assert scorer_version("pose", ScoreConfig(dense_pose_fps=6.25)) == "5+dense6.25fps"
     with pytest.raises(ValueError, match="dense_pose_fps"):
         ScoreConfig(dense_pose_fps=0)
     task = _task(footage("s13.mp4"), tmp_path, ("pose",), end=1.0, dense_pose_fps=6.25)
     out = score_task(task)
     kp, times = load_keypoints(out["keypoints_path"])
     assert len(kp) == 7 and np.allclose(np.diff(times), 4 / 25)  # every 4th frame
-    assert out["pose_version"] == "4+dense6.25fps" and out["pose_visibility"] > 0.8
+    assert out["pose_version"] == "5+dense6.25fps" and out["pose_visibility"] > 0.8
 
 
 def test_lipsync_method_sets_the_version_and_the_mesh_rate(footage, tmp_path):

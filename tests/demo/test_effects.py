@@ -105,7 +105,9 @@ def test_keypoint_error_prefers_the_driving_pose(world):
     assert len(bodies) == 2
     truths = [synth.load_truth(world.resolve(p)).keypoints for p in bodies.synth_truth]
     for i, row in bodies.iterrows():
-        estimated = effects.body_keypoints(read_video(world.resolve(row.source)).frames[::2])
+        video = read_video(world.resolve(row.source))
+        fps = 1 / np.median(np.diff(video.times[::2]))
+        estimated = effects.body_keypoints(video.frames[::2], fps)
         own = effects.keypoint_error(estimated, truths[i][::2])
         other = effects.keypoint_error(estimated, truths[1 - i][::2])
         assert own < 0.05 and other > 2 * own, (own, other)
