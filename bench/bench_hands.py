@@ -65,8 +65,8 @@ class PalmDetectorHands:
         self.body.reset()
         self.hands.reset()
 
-    def __call__(self, frames: np.ndarray) -> pose.Keypoints:
-        kp = self.body(frames)
+    def __call__(self, frames: np.ndarray, times: np.ndarray) -> pose.Keypoints:
+        kp = self.body(frames, times)
         wrists = {"left": pose.LEFT_WRIST, "right": pose.RIGHT_WRIST}
         parts = {"left": pose.LEFT_HAND, "right": pose.RIGHT_HAND}
         for t, frame in enumerate(frames):
@@ -132,7 +132,7 @@ def interpolation_errors(frames: np.ndarray) -> dict[str, str]:
     scale = np.array([w, h], np.float32)
     times = np.arange(len(frames)) / 25.0
     estimator.reset()
-    ref = estimator(frames)
+    ref = estimator(frames, times)
     parts = {"body": slice(0, pose.NUM_BODY), "hands": slice(pose.NUM_BODY, pose.NUM_KEYPOINTS)}
     out = {}
     for part, joints in parts.items():
@@ -143,7 +143,7 @@ def interpolation_errors(frames: np.ndarray) -> dict[str, str]:
         out[f"{part} wobble"] = f"{np.median(wobble):.1f}" if len(wobble) else "n/a"
     for step in (2, 4):
         estimator.reset()
-        sparse = estimator(frames[::step])
+        sparse = estimator(frames[::step], times[::step])
         dense = pose.resample_keypoints(sparse, times[::step], times)
         skipped = np.ones(len(frames), bool)
         skipped[::step] = False
@@ -180,11 +180,12 @@ def main() -> None:
         methods = (PalmDetectorHands(), pose.PoseEstimator())  # built once, as in a worker
         for name in args.fixtures.split(","):
             frames = frames_of(name, args.seconds, args.fps)
+            times = np.arange(len(frames)) / args.fps
             row, found_by = [], []
             for method in methods:
                 method.reset()  # a new clip, as the scorers do
                 start = time.process_time()
-                kp = method(frames)
+                kp = method(frames, times)
                 ms = (time.process_time() - start) / len(frames) * 1e3
                 found, attached = tally(kp)
                 row.append(f"{found:3d} / {attached:3d}, {ms:5.1f}")
