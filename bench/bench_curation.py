@@ -3,6 +3,7 @@
     .venv/bin/python bench/bench_curation.py [--clips 8] [--seconds 4] [--dense-pose-fps 12.5]
                                              [--no-workers] [--fixtures talk_news_b,s13]
                                              [--upscale 720,1440] [--start 0]
+                                             [--scorers pose]
 
 Per clip: the bare decode (omni.media.read_video at 25 fps, native size) of the clip's frames,
 then `score_task` with the default scorers on the same clip (warm: the process has already scored
@@ -23,7 +24,9 @@ without .mp4); `--upscale N,...` adds talk_news_b's first `--seconds` re-encoded
 with its audio) with the longer side N (1440: as many pixels as 1920x1080): the same content at a source resolution where decoding costs
 more, while the scorers still work on frames of at most 640 px (ScoreConfig.max_side). `--start S`:
 every clip starts S seconds into its file (as clips from `omni curate split` do: the decoder
-seeks to the keyframe before S and decodes from there).
+seeks to the keyframe before S and decodes from there). `--scorers a,b`: the per-clip figures
+for these scorers only, as `omni curate score` runs them on a manifest where only their versions
+are stale.
 Prints figures (recorded in docs/benchmarks.md); nothing is asserted. The machine is shared:
 the load average is printed before and after.
 """
@@ -59,12 +62,13 @@ FIXTURES = Path(
 
 
 START = 0.0  # where the clips start in their files (--start)
+RUN = list(DEFAULT_SCORERS)  # the scorers timed per clip (--scorers)
 
 
 def _task(source: Path, seconds: float, clip_id: str, config: ScoreConfig) -> dict:
     return {"clip_id": clip_id, "path": str(source), "start_s": START, "end_s": START + seconds,
-            "scorers": list(DEFAULT_SCORERS), "config": asdict(config),
-            "versions": {n: scorer_version(n, config) for n in DEFAULT_SCORERS}}  # fmt: skip
+            "scorers": list(RUN), "config": asdict(config),
+            "versions": {n: scorer_version(n, config) for n in RUN}}  # fmt: skip
 
 
 def upscaled(source: Path, seconds: float, side: int, out_dir: Path) -> Path:
@@ -119,17 +123,18 @@ def per_clip(source: Path, seconds: float, config: ScoreConfig) -> None:
     parts = {"decode": t_decode, "faces (detect+mesh)": _cpu_timed(lambda: clip.faces)[1:]}
     if hasattr(type(clip), "sparse_pose"):  # the older code has no separate first pass
         parts["sparse pose"] = _cpu_timed(lambda: clip.sparse_pose)[1:]
-    for name in DEFAULT_SCORERS:
+    for name in RUN:
         parts[name] = _cpu_timed(SCORERS[name](), clip, config)[1:]
     print(f"{source.name}: {len(frames)} frames {frames.shape[2]}x{frames.shape[1]}, {seconds} s"
           f" from {START} s"
           f" (load average {load} before, {_load()} after)")  # fmt: skip
-    print(f"  wall: bare decode {decode:.2f} s; default scorers {total:.2f} s "
+    label = "default scorers" if list(DEFAULT_SCORERS) == RUN else "scorers " + ",".join(RUN)
+    print(f"  wall: bare decode {decode:.2f} s; {label} {total:.2f} s "
           f"-> {total / decode:.1f}x decode, {total / seconds:.2f} s per clip-second")  # fmt: skip
-    print(f"  CPU:  bare decode {decode_cpu:.2f} s; default scorers {total_cpu:.2f} s "
+    print(f"  CPU:  bare decode {decode_cpu:.2f} s; {label} {total_cpu:.2f} s "
           f"-> {total_cpu / decode_cpu:.1f}x")  # fmt: skip
     print(f"  busy cores (CPU / wall): bare decode {decode_cpu / decode:.2f}, "
-          f"default scorers {total_cpu / total:.2f}")  # fmt: skip
+          f"{label} {total_cpu / total:.2f}")  # fmt: skip
     print("  parts, one after another (wall / CPU s): "
           + ", ".join(f"{k} {w:.2f}/{c:.2f}" for k, (w, c) in parts.items()))  # fmt: skip
 
@@ -206,9 +211,11 @@ def main() -> None:
     parser.add_argument("--fixtures", default="talk_news_b,s13", help="clips for per-clip figures")
     parser.add_argument("--upscale", default="", help="also talk_news_b at these sizes (720,1440)")
     parser.add_argument("--start", type=float, default=0.0, help="clip start in the files (s)")
+    parser.add_argument("--scorers", default=",".join(DEFAULT_SCORERS),
+                        help="scorers of the per-clip figures (as a re-run of stale ones)")  # fmt: skip
     args = parser.parse_args()
-    global START
-    START = args.start
+    global START, RUN
+    START, RUN = args.start, args.scorers.split(",")
     options = {}
     if args.dense_pose_fps != ScoreConfig.dense_pose_fps:  # the older code has no such option
         options["dense_pose_fps"] = args.dense_pose_fps

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import Counter
 from pathlib import Path
 
 import click
@@ -223,10 +224,12 @@ def score_cmd(manifest, out, scorers, workers, engine, fps, max_side, keypoints_
     if workers is None:
         workers = default_workers(len(tasks))
     if dry_run:
+        runs = Counter(n for t in tasks for n in t["scorers"])
         console.print(
             f"would score {len(tasks)} clips with {names} on {workers} worker(s) "
             f"({len(done)} already in parts, "
-            f"{int((~pending_mask(m.df, versions)).sum())} up to date) into {out}"
+            f"{int((~pending_mask(m.df, versions)).sum())} up to date) into {out}; "
+            "scorer runs: " + (", ".join(f"{n} {runs[n]}" for n in names if runs[n]) or "none")
         )
         return
     started = time.perf_counter()

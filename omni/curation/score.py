@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import asdict
@@ -83,26 +84,35 @@ def _run_scorer(name: str, clip, config: ScoreConfig) -> tuple[dict, str | None]
         return {f.name: None for f in scorer.columns}, f"{name}: {type(err).__name__}: {err}"
 
 
+def stale_scorers(row: dict, versions: dict[str, str]) -> list[str]:
+    """The scorers of `versions` whose version column in `row` differs (missing included)."""
+    return [n for n, version in versions.items() if row.get(f"{n}_version") != version]
+
+
 def build_tasks(
     df: pd.DataFrame, mask: np.ndarray, resolve, versions: dict[str, str], config: ScoreConfig
 ) -> list[dict]:
-    rows = df[mask]
+    """One task per pending row, running only the scorers whose version the row lacks: a new
+    version of one scorer re-runs that scorer, not the clip's others (the decode is shared)."""
     return [
         {
-            "clip_id": r.clip_id,
-            "path": resolve(r.source),
-            "start_s": float(r.start_s) if pd.notna(r.start_s) else 0.0,
-            "end_s": float(r.end_s) if pd.notna(r.end_s) else None,
-            "scorers": list(versions),
+            "clip_id": r["clip_id"],
+            "path": resolve(r["source"]),
+            "start_s": float(r["start_s"]) if pd.notna(r["start_s"]) else 0.0,
+            "end_s": float(r["end_s"]) if pd.notna(r["end_s"]) else None,
+            "scorers": stale_scorers(r, versions),
             "versions": versions,
             "config": asdict(config),
         }
-        for r in rows.itertuples()
+        for r in df[mask].to_dict("records")
     ]
 
 
 def merge_results(df: pd.DataFrame, results: pd.DataFrame, root: str) -> pd.DataFrame:
-    """Rows of `df` with the scored columns of `results` (matched by clip_id) filled in."""
+    """Rows of `df` with the scored columns of `results` (matched by clip_id) filled in.
+
+    A scorer's columns change only in the rows it ran on (its version column is set there);
+    `score_error` keeps the reasons of the scorers that did not run again."""
     if results.empty:
         return df
     df = df.copy()
@@ -112,15 +122,51 @@ def merge_results(df: pd.DataFrame, results: pd.DataFrame, root: str) -> pd.Data
             _relative(p, root) if isinstance(p, str) else p for p in results["keypoints_path"]
         ]
     hit = df["clip_id"].isin(results.index)
+    ids = df.loc[hit, "clip_id"]
+    owner = {f.name: name for name, scorer in SCORERS.items() for f in scorer.columns}
+    ran = {
+        name: ids.map(results[f"{name}_version"]).notna() if f"{name}_version" in results else None
+        for name in SCORERS
+    }
     for column in results.columns:
-        new = df.loc[hit, "clip_id"].map(results[column])
+        new = ids.map(results[column])
         if column not in df:
             df[column] = pd.Series([None] * len(df), index=df.index, dtype=object)
+        old = df.loc[hit, column]
         if column in ("status", "error"):
-            new = new.where(new.notna(), df.loc[hit, column])
+            new = new.where(new.notna(), old)
+        elif column == "score_error":
+            new = pd.Series(
+                [_errors(o, n, {s for s, r in ran.items() if r is not None and r[i]})
+                 for i, o, n in zip(ids.index, old, new, strict=True)],
+                index=ids.index,
+            )  # fmt: skip
+        elif column in owner and ran[owner[column]] is not None:
+            new = new.where(ran[owner[column]], old)
         df[column] = df[column].astype(object)
         df.loc[hit, column] = new.astype(object)
     return df
+
+
+def _errors(old, new, rerun: set[str]) -> str | None:
+    """`score_error` after re-running the scorers `rerun`: their new reasons, the others' old."""
+    kept = [e for e in _split_errors(old) if e.split(":", 1)[0] not in rerun]
+    order = list(SCORERS)
+    parts = sorted(kept + _split_errors(new), key=lambda e: _rank(e, order))
+    return "; ".join(parts) or None
+
+
+def _split_errors(text) -> list[str]:
+    """A `score_error` value -> its reasons, each starting with `<scorer>: ` (see score_task)."""
+    if not isinstance(text, str) or not text:
+        return []
+    names = "|".join(map(re.escape, SCORERS))
+    return re.split(rf"; (?=(?:{names}): )", text)
+
+
+def _rank(reason: str, order: list[str]) -> int:
+    name = reason.split(":", 1)[0]
+    return order.index(name) if name in order else len(order)
 
 
 def _relative(path: str, root: str) -> str:

@@ -239,3 +239,54 @@ def test_lipsync_method_change_rescores_on_resume(raw, tmp_path):
         ["score", str(tmp_path / "p.parquet"), "--out", "x.parquet", "--dense-pose-fps", "0"],
     )
     assert bad.exit_code == 2 and "dense_pose_fps must be positive" in bad.output
+
+
+def test_a_new_scorer_version_re_runs_only_that_scorer(raw, tmp_path, monkeypatch):
+    from omni.curation.scorers import SCORERS
+
+    _run("probe", raw, "--out", tmp_path / "p.parquet", "--include", "talk.mp4")
+    _run("score", tmp_path / "p.parquet", "--out", tmp_path / "a.parquet", "--scorers", FAST)
+    first = read_manifest(tmp_path / "a.parquet").df.iloc[0]
+    assert first["score_error"] is None and first["noise"] is not None
+
+    def boom(self, clip, config):
+        raise RuntimeError("boom")
+
+    # quality gets a new version (and now fails); motion and speech must not run again (had
+    # they, their columns would be null and score_error would name them)
+    monkeypatch.setattr(SCORERS["quality"], "version", "new")
+    monkeypatch.setattr(SCORERS["quality"], "__call__", boom)
+    monkeypatch.setattr(SCORERS["motion"], "__call__", boom)
+    monkeypatch.setattr(SCORERS["speech"], "__call__", boom)
+    dry = _run("score", tmp_path / "a.parquet", "--out", tmp_path / "b.parquet",
+               "--scorers", FAST, "--dry-run")  # fmt: skip
+    dry = " ".join(dry.split())  # rich wraps long lines
+    assert "would score 1 clips" in dry and "scorer runs: quality 1" in dry
+    _run("score", tmp_path / "a.parquet", "--out", tmp_path / "b.parquet", "--scorers", FAST)
+    second = read_manifest(tmp_path / "b.parquet").df.iloc[0]
+    assert second["score_error"] == "quality: RuntimeError: boom"
+    assert second["quality_version"] == "new" and pd.isna(second["noise"])
+    for column in ("motion", "motion_version", "speech_activity", "speech_version"):
+        assert second[column] == first[column], column
+
+    # motion gets a new version and works again: quality's reason stays, motion's values return
+    monkeypatch.undo()
+    monkeypatch.setattr(SCORERS["quality"], "version", "new")
+    monkeypatch.setattr(SCORERS["motion"], "version", "new")
+    _run("score", tmp_path / "b.parquet", "--out", tmp_path / "c.parquet", "--scorers", FAST)
+    third = read_manifest(tmp_path / "c.parquet").df.iloc[0]
+    assert third["score_error"] == "quality: RuntimeError: boom" and pd.isna(third["noise"])
+    assert third["motion_version"] == "new" and third["motion"] == pytest.approx(first["motion"])
+
+
+def test_score_error_keeps_the_reasons_of_scorers_not_run_again():
+    from omni.curation.score import _errors
+
+    old = "face: ValueError: a; b; motion: ValueError: tiny"  # a reason may hold "; "
+    assert _errors(old, None, {"face"}) == "motion: ValueError: tiny"
+    assert (
+        _errors(old, "face: KeyError: c", {"face"}) == "face: KeyError: c; motion: ValueError: tiny"
+    )
+    both = "face: ValueError: a; b; quality: E: q; motion: ValueError: tiny"  # scorer order
+    assert _errors(old, "quality: E: q", {"quality"}) == both
+    assert _errors(old, None, {"face", "motion"}) is None
