@@ -151,8 +151,8 @@ def merge_results(df: pd.DataFrame, results: pd.DataFrame, root: str) -> pd.Data
 def _errors(old, new, rerun: set[str]) -> str | None:
     """`score_error` after re-running the scorers `rerun`: their new reasons, the others' old."""
     kept = [e for e in _split_errors(old) if e.split(":", 1)[0] not in rerun]
-    order = list(SCORERS)
-    parts = sorted(kept + _split_errors(new), key=lambda e: _rank(e, order))
+    order = {name: i for i, name in enumerate(SCORERS)}  # reasons in the scorers' order
+    parts = sorted(kept + _split_errors(new), key=lambda e: order.get(e.split(":", 1)[0], 0))
     return "; ".join(parts) or None
 
 
@@ -162,11 +162,6 @@ def _split_errors(text) -> list[str]:
         return []
     names = "|".join(map(re.escape, SCORERS))
     return re.split(rf"; (?=(?:{names}): )", text)
-
-
-def _rank(reason: str, order: list[str]) -> int:
-    name = reason.split(":", 1)[0]
-    return order.index(name) if name in order else len(order)
 
 
 def _relative(path: str, root: str) -> str:
