@@ -158,12 +158,16 @@ def face_tracker(detect_every: int):
     return FaceTracker(detect_every=detect_every)
 
 
-@lru_cache(maxsize=2)
 def pose_estimator(smooth: bool):
     """The process's PoseEstimator of the first pass (`smooth=False`: its frames are a second
     apart, too far for mediapipe's smoothing filters to follow, which held every frame's
     visibility near the first one's) or of the dense pass (smoothed in real time); loading the
     graphs costs about a second, so each is made once and reset per clip."""
+    return _pose_estimator(bool(smooth))
+
+
+@lru_cache(maxsize=2)
+def _pose_estimator(smooth: bool):  # one cache key per estimator, however the caller passes it
     from omni.pose import PoseEstimator
 
     return PoseEstimator(hands=True, smooth=smooth)
