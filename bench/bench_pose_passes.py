@@ -40,11 +40,6 @@ def visibility(kp: pose.Keypoints) -> float:
     return float(kp.conf[:, : pose.NUM_BODY].mean())
 
 
-def untimed(estimator: pose.PoseEstimator, frames: np.ndarray) -> pose.Keypoints:
-    """One frame per call at mediapipe's own spacing, as omni.pose did before (1/30 s)."""
-    return estimator(frames)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--fixtures", default="s13,dance,s32,talk_news_b,d12")
@@ -68,11 +63,11 @@ def main() -> None:
             sparse = np.arange(0, len(frames), 25)
             clips[name] = frames[sparse]
             smoothed.reset()
-            old_first = untimed(smoothed, frames[sparse])
+            old_first = smoothed(frames[sparse])  # no times: 1/30 s apart, as before
             plain.reset()
             new_first = plain(frames[sparse], times[sparse])
             smoothed.reset()
-            old_dense = untimed(smoothed, frames[::2])
+            old_dense = smoothed(frames[::2])
             smoothed.reset()
             new_dense = smoothed(frames[::2], times[::2])
             print(f"{name:11s} | {errors(old_first, ref[sparse], scale)}, {visibility(old_first):.3f}"

@@ -158,16 +158,13 @@ def face_tracker(detect_every: int):
     return FaceTracker(detect_every=detect_every)
 
 
-def pose_estimator(smooth: bool):
+@lru_cache(maxsize=2)
+def pose_estimator(smooth: bool, /):
     """The process's PoseEstimator of the first pass (`smooth=False`: its frames are a second
     apart, too far for mediapipe's smoothing filters to follow, which held every frame's
     visibility near the first one's) or of the dense pass (smoothed in real time); loading the
-    graphs costs about a second, so each is made once and reset per clip."""
-    return _pose_estimator(bool(smooth))
-
-
-@lru_cache(maxsize=2)
-def _pose_estimator(smooth: bool):  # one cache key per estimator, however the caller passes it
+    graphs costs about a second, so each is made once and reset per clip. Positional only: one
+    cache key per estimator."""
     from omni.pose import PoseEstimator
 
     return PoseEstimator(hands=True, smooth=smooth)
@@ -584,7 +581,7 @@ def _decode_overlapped(
         """The first pose pass on its frames as they arrive (None when decoding failed)."""
         from omni.pose import Keypoints
 
-        estimator = pose_estimator(smooth=False)
+        estimator = pose_estimator(False)  # unsmoothed, as `Clip.sparse_pose`
         estimator.reset()  # as `_keypoints`: a new clip
         xy, conf = [], []
         while (item := posed.get()) is not _DONE:
